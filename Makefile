@@ -1,0 +1,109 @@
+# Kestrel: a bare-metal VT-x hypervisor booted as a UEFI application.
+#   make          build/kestrel.efi
+#   make image    build/kestrel.img (GPT disk, EFI system partition, kestrel.cfg)
+#   make run      boot it on the best host here (QEMU/KVM with nested VT-x, else Bochs)
+#   make test     unit tests + boot tests under Bochs and QEMU; ends with "N passed, N failed"
+#   make deps     install the Debian packages the above need
+
+VERSION    := 0.1.0
+BUILD      := build
+CONFIG     ?= kestrel.cfg
+HOST       ?=
+
+CC         := gcc
+LD         := ld
+NASM       := nasm
+OBJCOPY    := objcopy
+EFI_INC    := /usr/include/efi
+EFI_LIB    := /usr/lib
+EFI_CRT0   := $(EFI_LIB)/crt0-efi-x86_64.o
+
+# -Werror in CI (CI=true) and wherever WERROR=1 is given.
+WERROR     ?= $(if $(filter true,$(CI)),1,0)
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+              $(if $(filter 1,$(WERROR)),-Werror)
+
+# Root mode: freestanding, no red zone (interrupts push onto the stack we run on), no SSE
+# (the hypervisor never saves guest vector state on exits), position-independent for gnu-efi.
+CFLAGS     := -std=c11 -O2 -g -ffreestanding -fno-stack-protector -fno-stack-check \
+              -mno-red-zone -mgeneral-regs-only -fpic -fshort-wchar -fno-strict-aliasing \
+              -fno-builtin -maccumulate-outgoing-args -DGNU_EFI_USE_MS_ABI \
+              -Iinclude -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64 $(WARN)
+NASMFLAGS  := -f elf64 -g
+LDFLAGS    := -nostdlib -znocombreloc -T linker.ld -shared -Bsymbolic -L$(EFI_LIB)
+
+SRCS       := $(wildcard boot/*.c arch/*.c vmx/*.c mm/*.c drivers/*.c)
+ASMS       := $(wildcard boot/*.asm arch/*.asm vmx/*.asm)
+OBJS       := $(SRCS:%.c=$(BUILD)/obj/%.o) $(ASMS:%.asm=$(BUILD)/obj/%.asm.o)
+DEPS       := $(OBJS:.o=.d)
+
+BUILD_ID   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+.PHONY: all image run test unit deps clean bench FORCE
+all: $(BUILD)/kestrel.efi
+
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define KESTREL_VERSION "%s"\n#define KESTREL_BUILD_ID "%s"\n' '$(VERSION)' '$(BUILD_ID)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/obj/boot/efi_main.o: $(BUILD)/version.h
+$(BUILD)/obj/boot/efi_main.o: CFLAGS += -I$(BUILD)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.asm.o: %.asm
+	@mkdir -p $(@D)
+	$(NASM) $(NASMFLAGS) $< -o $@
+
+$(BUILD)/kestrel.so: $(OBJS) linker.ld
+	$(LD) $(LDFLAGS) $(EFI_CRT0) $(OBJS) -o $@ -lgnuefi
+
+$(BUILD)/kestrel.efi: $(BUILD)/kestrel.so
+	$(OBJCOPY) -j .text -j .rodata -j .sdata -j .data -j .dynamic -j .dynsym -j .rel \
+	  -j .rela -j .reloc --target efi-app-x86_64 --subsystem=10 $< $@
+
+image: $(BUILD)/kestrel.img
+$(BUILD)/kestrel.img: $(BUILD)/kestrel.efi $(CONFIG) tools/mkimage.sh FORCE
+	tools/mkimage.sh $@ $(BUILD)/kestrel.efi $(CONFIG)
+
+# --- host unit tests (cmocka): pure-logic sources linked directly ---------------------------
+HOST_CFLAGS := -std=c11 -O1 -g -Iinclude -Wall -Wextra -Wno-unused-parameter -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+               $(if $(filter 1,$(WERROR)),-Werror)
+UNIT_TESTS  := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
+unit_config_SRCS   := boot/config.c drivers/fmt.c
+unit_fmt_SRCS      := drivers/fmt.c
+unit_pmm_SRCS      := mm/pmm.c mm/memmap.c
+unit_paging_SRCS   := mm/paging.c
+unit_vmx_caps_SRCS := vmx/vmx_caps.c
+unit_acpi_SRCS     := drivers/acpi.c drivers/fmt.c
+
+define unit_rule
+$(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(unit_$(1)_SRCS) $$(wildcard include/kestrel/*.h)
+	@mkdir -p $$(@D)
+	$$(CC) $$(HOST_CFLAGS) $$< $$(unit_$(1)_SRCS) -o $$@ -lcmocka
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
+
+unit: $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
+	@for t in $^; do $$t || exit 1; done
+
+# --- the two commands -----------------------------------------------------------------------
+deps:
+	@tools/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
+	@tests/run-tests
+
+run: deps
+	@$(MAKE) --no-print-directory image
+	@tools/run.sh $(BUILD)/kestrel.img $(HOST)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(DEPS)

@@ -1,0 +1,132 @@
+/*
+ * The hand-off target: from the firmware's environment to Kestrel's own (GDT/TSS, IDT, page
+ * tables, stack), then VT-x bring-up. Runs once on the boot CPU.
+ */
+#include <kestrel/arch.h>
+#include <kestrel/boot_info.h>
+#include <kestrel/cpu.h>
+#include <kestrel/log.h>
+#include <kestrel/pmm.h>
+#include <kestrel/power.h>
+#include <kestrel/root_map.h>
+#include <kestrel/vmx.h>
+
+static struct pmm hv_pool;  /* the reserved pool: page tables, stacks, VMX structures */
+static struct pmm ram_pool; /* every other free page: guest memory */
+static struct root_map root_map;
+
+static NORETURN void run_selftest(enum selftest t);
+
+static void report_memory(const struct boot_info *bi)
+{
+	log_info("memory: %llu MiB free for guests (largest run %llu MiB); hypervisor pool "
+		 "%llu MiB, %llu KiB used",
+		 pmm_free_bytes(&ram_pool) >> 20, pmm_largest_free(&ram_pool) >> 20,
+		 bi->hv_pool_size >> 20, (bi->hv_pool_size - pmm_free_bytes(&hv_pool)) >> 10);
+}
+
+static void bring_up_vmx(void)
+{
+	struct vmx_msrs msrs;
+	struct vmx_caps caps;
+	const char *missing;
+	u64 region;
+
+	vmx_read_msrs(&msrs);
+	missing = vmx_caps_decode(&msrs, &caps);
+	if (msrs.vmx)
+		vmx_log_caps(&msrs, &caps);
+	if (missing) {
+		log_err("VT-x unavailable: %s", missing);
+		power_off(KEXIT_NO_VTX);
+	}
+	vmx_enable_feature_control(&caps);
+	region = pmm_alloc(&hv_pool, 1, PAGE_SIZE);
+	if (!region) {
+		log_err("hypervisor pool exhausted (VMXON region)");
+		power_off(KEXIT_PANIC);
+	}
+	if (vmx_on(&msrs, &caps, region)) {
+		log_err("VMXON failed although the capability MSRs allow it");
+		power_off(KEXIT_NO_VTX);
+	}
+	log_info("VMXON ok (region 0x%llx, revision 0x%x); VMXOFF", region, caps.revision);
+	vmx_off();
+	pmm_free(&hv_pool, region, 1);
+}
+
+static NORETURN void root_main(void *arg)
+{
+	struct boot_info *bi = arg;
+	const struct config *cfg = &bi->config;
+
+	/* Only now, off the firmware's stack and page tables, may boot-services memory be reused. */
+	pmm_init(&ram_pool);
+	pmm_add_map(&ram_pool, bi->map, bi->n_map);
+	log_info("root environment up: GDT+TSS (TR 0x%x), IDT 256 vectors, CR3 0x%llx (%u tables), "
+		 "stack 0x%llx-0x%llx, guard page 0x%llx",
+		 GDT_SEL_TSS, root_map.cr3, root_map.tables, root_map.stack.guard + PAGE_SIZE,
+		 root_map.stack.top, root_map.stack.guard);
+	report_memory(bi);
+	power_init(cfg->harness, bi->rsdp);
+	if (cfg->selftest != SELFTEST_NONE)
+		run_selftest(cfg->selftest);
+
+	bring_up_vmx();
+	for (u32 i = 0; i < cfg->n_guests; i++)
+		log_warn("guest '%s' configured (kernel %s, %llu MiB): running guests is not "
+			 "implemented yet", cfg->guests[i].name, cfg->guests[i].kernel,
+			 cfg->guests[i].memory >> 20);
+	log_info("no guest to run: done");
+	power_off(KEXIT_OK);
+}
+
+NORETURN void kestrel_main(struct boot_info *bi)
+{
+	irq_disable(); /* nothing in root mode takes interrupts yet */
+	pmm_init(&hv_pool);
+	pmm_add(&hv_pool, bi->hv_pool_base, bi->hv_pool_size);
+	if (root_map_build(bi, &hv_pool, &root_map)) {
+		log_err("hypervisor pool too small for the root page tables (hv_memory)");
+		power_off(KEXIT_BOOT_ERROR);
+	}
+	gdt_load(root_map.ist.top);
+	idt_load();
+	root_map_activate(&root_map);
+	arch_run_on_stack(root_map.stack.top, root_main, bi);
+}
+
+/* Deliberate root-mode faults: the boot tests check that each gives the right dump. */
+static u64 overflow_stack(u64 depth);
+static u64 (*volatile recurse)(u64) = overflow_stack; /* hides the recursion from the optimizer */
+
+static u64 overflow_stack(u64 depth)
+{
+	volatile u8 frame[512];
+
+	frame[0] = (u8)depth;
+	return recurse(depth + 1) + frame[0];
+}
+
+static NORETURN void run_selftest(enum selftest t)
+{
+	switch (t) {
+	case SELFTEST_FAULT:
+		log_info("selftest: reading guard page at 0x%llx", root_map.stack.guard);
+		(void)*(volatile u64 *)root_map.stack.guard;
+		break;
+	case SELFTEST_WRITE_CODE:
+		log_info("selftest: writing code page at 0x%llx", (u64)&kestrel_main);
+		*(volatile u8 *)(u64)&kestrel_main = 0xcc;
+		break;
+	case SELFTEST_STACK_OVERFLOW:
+		log_info("selftest: overflowing the stack towards guard page 0x%llx",
+			 root_map.stack.guard);
+		overflow_stack(0);
+		break;
+	case SELFTEST_NONE:
+		break;
+	}
+	log_err("selftest '%s' did not fault", config_selftest_name(t));
+	power_off(KEXIT_PANIC);
+}

@@ -1,0 +1,48 @@
+/* The log facility: format one line, prefix it, hand it to every sink. */
+#include <kestrel/fmt.h>
+#include <kestrel/log.h>
+#include <kestrel/string.h>
+
+static log_sink_fn sinks[LOG_MAX_SINKS];
+static enum log_level max_level = LOG_INFO;
+
+void log_set_sinks(log_sink_fn first, log_sink_fn second)
+{
+	sinks[0] = first;
+	sinks[1] = second;
+}
+
+void log_set_level(enum log_level level)
+{
+	max_level = level;
+}
+
+static const char *const level_tag[] = {
+	[LOG_ERROR] = "error: ",
+	[LOG_WARN] = "warning: ",
+	[LOG_INFO] = "",
+	[LOG_DEBUG] = "debug: ",
+};
+
+void log_write(enum log_level level, const char *src, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	size_t n;
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	n = fmt_snprintf(line, sizeof(line), "[%s] %s", src, level_tag[level]);
+	if (n < sizeof(line)) {
+		va_start(ap, fmt);
+		n += fmt_vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		va_end(ap);
+	}
+	/* A line cut short still ends with a newline so the next one starts clean. */
+	n = MIN(n, sizeof(line) - 2);
+	line[n++] = '\n';
+	line[n] = '\0';
+	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
+		if (sinks[i])
+			sinks[i](line, n);
+}

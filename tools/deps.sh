@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tools/deps.sh — install the Debian 12 packages Kestrel's build, tests and `make run` need.
+# A fast no-op when everything is installed. As root it installs what is missing with apt-get
+# (running `apt-get update` only then); otherwise it prints the exact sudo command and exits 1.
+set -euo pipefail
+
+PACKAGES=(
+	gnu-efi nasm gcc make binutils          # build: hypervisor (PE32+ via gnu-efi)
+	libcmocka-dev                            # build: host unit tests
+	ovmf                                     # UEFI firmware for both emulators
+	bochs bochsbios vgabios bochs-term       # Bochs: VT-x + EPT emulation
+	qemu-system-x86                          # QEMU: TCG (no VT-x) and KVM (nested VT-x)
+	mtools gdisk dosfstools                  # disk images without loop mounts
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	[[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+((${#missing[@]} == 0)) && exit 0
+
+if (($(id -u) != 0)); then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root, or:" >&2
+	echo "sudo apt-get install -y ${missing[*]}"
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
