@@ -144,7 +144,7 @@ int pt_map_range(struct page_table *pt, u64 va, u64 pa, u64 size, u64 attrs)
 
 		if (!entry)
 			return -1;
-		/* A table under this entry, if any, is dropped (leaked, see the top of the file). */
+		/* A table under this entry, if any, is dropped (leaked: see the file comment). */
 		*entry = pa | attrs | PTE_PRESENT | (level > 1 ? PTE_LARGE : 0);
 		va += span;
 		pa += span;

@@ -116,6 +116,7 @@ static void test_mem_type_names(void **state)
 	assert_string_equal(mem_type_name(MEM_USABLE), "usable");
 	assert_string_equal(mem_type_name(MEM_KESTREL), "kestrel");
 	assert_string_equal(mem_type_name(MEM_FIRMWARE), "firmware");
+	assert_string_equal(mem_type_name(MEM_RESERVED), "reserved");
 	assert_string_equal(mem_type_name(MEM_ACPI_RECLAIM), "acpi-reclaim");
 	assert_string_equal(mem_type_name(MEM_ACPI_NVS), "acpi-nvs");
 	assert_string_equal(mem_type_name(MEM_MMIO), "mmio");
@@ -263,7 +264,7 @@ static void test_ovmf_map(void **state)
 	pmm_add_map(&pmm, ovmf_map, ARRAY_SIZE(ovmf_map));
 	check_against_map(&pmm, ovmf_map, ARRAY_SIZE(ovmf_map), GiB(6));
 	free_bytes = pmm_free_bytes(&pmm);
-	/* 7M + 12K + 20K below the ACPI NVS, then the rest of the first GiB less Kestrel, then 1G. */
+	/* 7M + 12K + 20K around the ACPI NVS, the rest of the first GiB less Kestrel, and 1G. */
 	assert_int_equal(free_bytes, MiB(7) + KiB(32) + (0x3f000000 - 0x900000 - MiB(4)) + GiB(1));
 	assert_int_equal(pmm_largest_free(&pmm), GiB(1));
 
@@ -366,7 +367,7 @@ static void test_page_zero_never_returned(void **state)
 	pmm_init(&pmm);
 	pmm_add(&pmm, 0, 4 * PAGE_SIZE); /* explicit ranges below 1 MiB are accepted */
 	assert_int_equal(pmm_free_bytes(&pmm), 4 * PAGE_SIZE);
-	assert_int_equal(pmm_alloc(&pmm, 4, PAGE_SIZE), 0); /* only 3 pages once page 0 is skipped */
+	assert_int_equal(pmm_alloc(&pmm, 4, PAGE_SIZE), 0); /* 3 pages once page 0 is skipped */
 	assert_int_equal(pmm_alloc(&pmm, 1, KiB(8)), KiB(8));
 	assert_int_equal(pmm_alloc(&pmm, 1, PAGE_SIZE), KiB(4));
 	assert_int_equal(pmm_alloc(&pmm, 1, PAGE_SIZE), KiB(12));
@@ -621,7 +622,8 @@ static void stress(u64 pages, u64 seed, bool exact, u32 rounds)
 
 			if (exact ? in_pmm != m.free[page] : in_pmm && !m.free[page])
 				fail_msg("round %u: page %#llx pmm %d model %d", round,
-					 (unsigned long long)model_addr(page), in_pmm, m.free[page]);
+					 (unsigned long long)model_addr(page), in_pmm,
+					 m.free[page]);
 		}
 		if (exact)
 			assert_int_equal(pmm.lost_bytes, 0);
