@@ -13,10 +13,12 @@ PACKAGES=(
 	mtools gdisk dosfstools                  # disk images without loop mounts
 )
 
+# One dpkg-query for all of them; unknown packages are simply absent from its output.
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+	awk '$2 == "install" && $3 == "ok" && $4 == "installed" {print $1}' | tr '\n' ' ' || true) "
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	[[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+	[[ "$installed" == *" $pkg "* ]] || missing+=("$pkg")
 done
 
 ((${#missing[@]} == 0)) && exit 0
