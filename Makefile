@@ -32,7 +32,7 @@ CFLAGS     := -std=c11 -O2 -g -ffreestanding -fno-stack-protector -fno-stack-che
 NASMFLAGS  := -f elf64 -g
 LDFLAGS    := -nostdlib -znocombreloc -T linker.ld -shared -Bsymbolic -L$(EFI_LIB)
 
-SRCS       := $(wildcard boot/*.c arch/*.c vmx/*.c mm/*.c drivers/*.c)
+SRCS       := $(wildcard boot/*.c arch/*.c vmx/*.c mm/*.c drivers/*.c guest/*.c)
 ASMS       := $(wildcard boot/*.asm arch/*.asm vmx/*.asm)
 OBJS       := $(SRCS:%.c=$(BUILD)/obj/%.o) $(ASMS:%.asm=$(BUILD)/obj/%.asm.o)
 DEPS       := $(OBJS:.o=.d)
@@ -78,8 +78,14 @@ unit_config_SRCS   := boot/config.c drivers/fmt.c
 unit_fmt_SRCS      := drivers/fmt.c
 unit_pmm_SRCS      := mm/pmm.c mm/memmap.c
 unit_paging_SRCS   := mm/paging.c
+unit_ept_SRCS      := mm/ept.c mm/paging.c
+unit_elf_SRCS      := guest/elf.c drivers/fmt.c
 unit_vmx_caps_SRCS := vmx/vmx_caps.c
 unit_acpi_SRCS     := drivers/acpi.c drivers/fmt.c
+unit_vdev_SRCS     := guest/vdev.c
+unit_pic8259_SRCS  := guest/pic8259.c guest/vdev.c
+unit_pit8254_SRCS  := guest/pit8254.c guest/vdev.c
+unit_uart16550_SRCS := guest/uart16550.c guest/vdev.c
 
 define unit_rule
 $(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(unit_$(1)_SRCS) $$(wildcard include/kestrel/*.h)

@@ -59,3 +59,13 @@ void gdt_load(u64 ist_top)
 			 : "m"(gdtr), "i"(GDT_SEL_CODE), "i"(GDT_SEL_DATA), "r"((u16)GDT_SEL_TSS)
 			 : "rax", "memory");
 }
+
+u64 gdt_base(void)
+{
+	return (u64)gdt;
+}
+
+u64 tss_base(void)
+{
+	return (u64)&tss;
+}

@@ -47,3 +47,8 @@ void idt_load(void)
 	}
 	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
 }
+
+u64 idt_base(void)
+{
+	return (u64)idt;
+}

@@ -9,6 +9,12 @@
 #include <kestrel/pmm.h>
 #include <kestrel/power.h>
 #include <kestrel/root_map.h>
+#include <kestrel/sched.h>
+#include <kestrel/host_irq.h>
+#include <kestrel/string.h>
+#include <kestrel/tsc.h>
+#include <kestrel/vm.h>
+#include <kestrel/vmcs_setup.h>
 #include <kestrel/vmx.h>
 
 static struct pmm hv_pool;  /* the reserved pool: page tables, stacks, VMX structures */
@@ -25,44 +31,77 @@ static void report_memory(const struct boot_info *bi)
 		 bi->hv_pool_size >> 20, (bi->hv_pool_size - pmm_free_bytes(&hv_pool)) >> 10);
 }
 
-static void bring_up_vmx(void)
+/* VT-x from detection to VMX root operation; refuses with one clear line when unusable. */
+static void bring_up_vmx(struct vmx_caps *caps)
 {
 	struct vmx_msrs msrs;
-	struct vmx_caps caps;
+	struct vmx_controls controls;
 	const char *missing;
 	u64 region;
 
 	vmx_read_msrs(&msrs);
-	missing = vmx_caps_decode(&msrs, &caps);
+	missing = vmx_caps_decode(&msrs, caps);
 	if (msrs.vmx)
-		vmx_log_caps(&msrs, &caps);
+		vmx_log_caps(&msrs, caps);
+	if (!missing)
+		missing = vmx_controls_compute(&msrs, &controls);
 	if (missing) {
 		log_err("VT-x unavailable: %s", missing);
 		power_off(KEXIT_NO_VTX);
 	}
-	vmx_enable_feature_control(&caps);
+	vmx_enable_feature_control(caps);
 	region = pmm_alloc(&hv_pool, 1, PAGE_SIZE);
 	if (!region) {
 		log_err("hypervisor pool exhausted (VMXON region)");
 		power_off(KEXIT_PANIC);
 	}
-	if (vmx_on(&msrs, &caps, region)) {
+	if (vmx_on(&msrs, caps, region)) {
 		log_err("VMXON failed although the capability MSRs allow it");
 		power_off(KEXIT_NO_VTX);
 	}
-	log_info("VMXON ok (region 0x%llx, revision 0x%x); VMXOFF", region, caps.revision);
-	vmx_off();
-	pmm_free(&hv_pool, region, 1);
+	vmx_setup_init(&msrs, caps, &controls);
+	log_info("VMXON ok (region 0x%llx, revision 0x%x)", region, caps->revision);
+}
+
+static const struct boot_file *find_file(const struct boot_info *bi, const char *name)
+{
+	for (u32 i = 0; i < bi->n_files; i++)
+		if (!strcmp(bi->files[i].name, name))
+			return &bi->files[i];
+	return NULL;
+}
+
+static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_caps *caps,
+				u64 tsc_hz)
+{
+	static struct guest guests[CONFIG_MAX_GUESTS];
+	const struct config *cfg = &bi->config;
+	struct vm_env env = {
+		.hv_pool = &hv_pool,
+		.ram_pool = &ram_pool,
+		.caps = caps,
+		.exit_stack_slot = root_map.exit.top - 16,
+		.tsc_hz = tsc_hz,
+	};
+
+	for (u32 i = 0; i < cfg->n_guests; i++)
+		vm_create(&guests[i], i, &cfg->guests[i], find_file(bi, cfg->guests[i].kernel),
+			  &env);
+	report_memory(bi);
+	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate);
 }
 
 static NORETURN void root_main(void *arg)
 {
 	struct boot_info *bi = arg;
 	const struct config *cfg = &bi->config;
+	struct vmx_caps caps;
+	u64 tsc_hz;
 
 	/* Only now, off the firmware's stack and page tables, may boot-services memory be reused. */
 	pmm_init(&ram_pool);
 	pmm_add_map(&ram_pool, bi->map, bi->n_map);
+	host_irq_quiesce();
 	log_info("root environment up: GDT+TSS (TR 0x%x), IDT 256 vectors, CR3 0x%llx (%u tables), "
 		 "stack 0x%llx-0x%llx, guard page 0x%llx",
 		 GDT_SEL_TSS, root_map.cr3, root_map.tables, root_map.stack.guard + PAGE_SIZE,
@@ -72,13 +111,15 @@ static NORETURN void root_main(void *arg)
 	if (cfg->selftest != SELFTEST_NONE)
 		run_selftest(cfg->selftest);
 
-	bring_up_vmx();
-	for (u32 i = 0; i < cfg->n_guests; i++)
-		log_warn("guest '%s' configured (kernel %s, %llu MiB): running guests is not "
-			 "implemented yet", cfg->guests[i].name, cfg->guests[i].kernel,
-			 cfg->guests[i].memory >> 20);
-	log_info("no guest to run: done");
-	power_off(KEXIT_OK);
+	tsc_hz = tsc_calibrate();
+	log_info("TSC: %llu.%03llu MHz", tsc_hz / 1000000, tsc_hz / 1000 % 1000);
+	bring_up_vmx(&caps);
+	if (cfg->n_guests == 0) {
+		log_info("no guest configured: done");
+		vmx_off();
+		power_off(KEXIT_OK);
+	}
+	run_guests(bi, &caps, tsc_hz);
 }
 
 NORETURN void kestrel_main(struct boot_info *bi)

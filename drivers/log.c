@@ -46,3 +46,17 @@ void log_write(enum log_level level, const char *src, const char *fmt, ...)
 		if (sinks[i])
 			sinks[i](line, n);
 }
+
+void log_guest_line(const char *src, const char *text, size_t len)
+{
+	char line[LOG_LINE_MAX];
+	size_t n = fmt_snprintf(line, sizeof(line), "[%s] %.*s", src, (int)MIN(len, LOG_LINE_MAX),
+				text);
+
+	n = MIN(n, sizeof(line) - 2);
+	line[n++] = '\n';
+	line[n] = '\0';
+	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
+		if (sinks[i])
+			sinks[i](line, n);
+}

@@ -50,6 +50,8 @@ const char *kexit_name(enum kestrel_exit code)
 		return "boot-error";
 	case KEXIT_PANIC:
 		return "panic";
+	case KEXIT_GUEST_FAILED:
+		return "guest-failed";
 	}
 	return "unknown";
 }

@@ -21,6 +21,11 @@ static u64 alloc_zeroed_page(void *ctx)
 	return page;
 }
 
+static void free_page(void *ctx, u64 phys)
+{
+	pmm_free(ctx, phys, 1);
+}
+
 static void *identity(void *ctx, u64 phys)
 {
 	return (void *)phys;
@@ -58,12 +63,15 @@ static int map_image(struct page_table *pt)
 
 int root_map_build(const struct boot_info *bi, struct pmm *pool, struct root_map *out)
 {
-	struct pt_ops ops = { alloc_zeroed_page, identity, pool };
+	struct pt_ops ops = { alloc_zeroed_page, identity, free_page, pool };
 	struct page_table pt;
 	const struct framebuffer_info *fb = &bi->fb;
 
+	/* 2 MiB pages always exist in 4-level paging (SDM Vol. 3A 4.5); 1 GiB ones may not. */
 	if (alloc_stack(pool, ROOT_STACK_PAGES, &out->stack) ||
-	    alloc_stack(pool, ROOT_IST_PAGES, &out->ist) || pt_init(&pt, &ops, cpu_has_1g_pages()))
+	    alloc_stack(pool, ROOT_IST_PAGES, &out->ist) ||
+	    alloc_stack(pool, ROOT_EXIT_STACK_PAGES, &out->exit) ||
+	    pt_init(&pt, &pt_format_x86, &ops, true, cpu_has_1g_pages()))
 		return -1;
 	/* Everything below 4 GiB uncached first (MMIO: LAPIC, IOAPIC, PCI), then RAM over it. */
 	if (pt_map_range(&pt, 0, 0, GiB(4), PTE_WRITE | PTE_NX | PT_UNCACHED))
@@ -86,7 +94,8 @@ int root_map_build(const struct boot_info *bi, struct pmm *pool, struct root_map
 		return -1;
 	/* A null pointer and a stack overflow must fault, not scribble. */
 	if (pt_unmap_range(&pt, 0, PAGE_SIZE) || pt_unmap_range(&pt, out->stack.guard, PAGE_SIZE) ||
-	    pt_unmap_range(&pt, out->ist.guard, PAGE_SIZE))
+	    pt_unmap_range(&pt, out->ist.guard, PAGE_SIZE) ||
+	    pt_unmap_range(&pt, out->exit.guard, PAGE_SIZE))
 		return -1;
 	out->cr3 = pt.root;
 	out->tables = pt.tables;

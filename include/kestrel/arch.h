@@ -21,6 +21,11 @@ struct exception_frame {
 /* Load this CPU's GDT (code, data, 64-bit TSS) and TR. `ist_top` becomes IST1. */
 void gdt_load(u64 ist_top);
 
+/* What a VMCS's host-state area needs to rebuild this CPU's tables after an exit. */
+u64 gdt_base(void);
+u64 tss_base(void);
+u64 idt_base(void);
+
 /* Load the IDT: every vector goes to exception_dispatch(). */
 void idt_load(void);
 

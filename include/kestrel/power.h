@@ -11,6 +11,7 @@ enum kestrel_exit {
 	KEXIT_BAD_CONFIG = 2, /* kestrel.cfg rejected */
 	KEXIT_BOOT_ERROR = 3, /* the loader could not prepare the hypervisor (file, memory) */
 	KEXIT_PANIC = 4,      /* a root-mode exception or internal error: a Kestrel bug */
+	KEXIT_GUEST_FAILED = 5, /* every guest ended, at least one not with status 0 */
 };
 
 /* Under QEMU the code is written to isa-debug-exit at this port as 0x10 + code, so QEMU exits

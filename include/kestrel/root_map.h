@@ -7,6 +7,7 @@
 
 #define ROOT_STACK_PAGES 16 /* 64 KiB per CPU */
 #define ROOT_IST_PAGES 4
+#define ROOT_EXIT_STACK_PAGES 8 /* where VM exits land (HOST_RSP) */
 
 struct root_stack {
 	u64 guard; /* the unmapped page just below the stack */
@@ -16,7 +17,7 @@ struct root_stack {
 struct root_map {
 	u64 cr3;
 	u32 tables;
-	struct root_stack stack, ist;
+	struct root_stack stack, ist, exit;
 };
 
 /*

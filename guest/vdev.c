@@ -1,0 +1,109 @@
+/*
+ * The I/O port bus of one guest: a small table of claimed ranges. Lookups are linear; the table
+ * holds at most VDEV_MAX_PORT_RANGES entries, so every access costs a bounded scan.
+ */
+#include <kestrel/vdev.h>
+
+void vdev_bus_init(struct vdev_bus *bus)
+{
+	*bus = (struct vdev_bus){ 0 };
+}
+
+int vdev_register_ports(struct vdev_bus *bus, u16 first, u16 last, const struct vdev_ops *ops,
+			void *dev, const char *name)
+{
+	if (first > last || !ops || !ops->io_read || !ops->io_write ||
+	    bus->n_ranges >= VDEV_MAX_PORT_RANGES)
+		return -1;
+	for (u32 i = 0; i < bus->n_ranges; i++) {
+		const struct vdev_port_range *r = &bus->ranges[i];
+
+		if (first <= r->last && last >= r->first)
+			return -1;
+	}
+	bus->ranges[bus->n_ranges++] = (struct vdev_port_range){
+		.first = first, .last = last, .ops = ops, .dev = dev, .name = name,
+	};
+	return 0;
+}
+
+static const struct vdev_port_range *vdev_find(const struct vdev_bus *bus, u32 port)
+{
+	for (u32 i = 0; i < bus->n_ranges; i++) {
+		const struct vdev_port_range *r = &bus->ranges[i];
+
+		if (port >= r->first && port <= r->last)
+			return r;
+	}
+	return NULL;
+}
+
+static bool vdev_size_ok(u32 size)
+{
+	return size == 1 || size == 2 || size == 4;
+}
+
+static u32 vdev_mask(u32 size)
+{
+	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+}
+
+/*
+ * Accesses of any other size than 1, 2 or 4 cannot come from an IN/OUT instruction; they are
+ * counted as unclaimed and read as 32 ones. Bytes past port 0xffff are unclaimed too.
+ */
+u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
+{
+	const struct vdev_port_range *r;
+	bool unclaimed = false;
+	u32 value = 0;
+
+	if (!vdev_size_ok(size)) {
+		bus->unclaimed_reads++;
+		return 0xffffffffu;
+	}
+	r = vdev_find(bus, port);
+	if (r && (u32)port + size - 1 <= r->last)
+		return r->ops->io_read(r->dev, port, size) & vdev_mask(size);
+
+	/* Unclaimed or straddling: byte by byte, as the ISA bus would split it. */
+	for (u32 i = 0; i < size; i++) {
+		u32 byte = 0xff;
+
+		r = vdev_find(bus, (u32)port + i);
+		if (r)
+			byte = r->ops->io_read(r->dev, (u16)(port + i), 1) & 0xff;
+		else
+			unclaimed = true;
+		value |= byte << (8 * i);
+	}
+	if (unclaimed)
+		bus->unclaimed_reads++;
+	return value;
+}
+
+void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
+{
+	const struct vdev_port_range *r;
+	bool unclaimed = false;
+
+	if (!vdev_size_ok(size)) {
+		bus->unclaimed_writes++;
+		return;
+	}
+	value &= vdev_mask(size);
+	r = vdev_find(bus, port);
+	if (r && (u32)port + size - 1 <= r->last) {
+		r->ops->io_write(r->dev, port, size, value);
+		return;
+	}
+	for (u32 i = 0; i < size; i++) {
+		r = vdev_find(bus, (u32)port + i);
+		if (r)
+			r->ops->io_write(r->dev, (u16)(port + i), 1, (value >> (8 * i)) & 0xff);
+		else
+			unclaimed = true;
+	}
+	if (unclaimed)
+		bus->unclaimed_writes++;
+}

@@ -1,0 +1,87 @@
+/* A guest and its vCPU: the state Kestrel keeps for each [guest NAME] of kestrel.cfg. */
+#ifndef KESTREL_GUEST_H
+#define KESTREL_GUEST_H
+
+#include <kestrel/config.h>
+#include <kestrel/ept.h>
+#include <kestrel/msr_policy.h>
+#include <kestrel/pic8259.h>
+#include <kestrel/pit8254.h>
+#include <kestrel/uart16550.h>
+#include <kestrel/vdev.h>
+#include <kestrel/vmx_exit.h>
+
+/* Guest GPRs in x86 register-number order, as vmx/entry.asm saves them (RSP lives in the
+ * VMCS; its slot is unused), so instruction decoders can index them by ModRM number. */
+enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI, GPR_R8,
+	   GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15, GPR_COUNT };
+
+struct guest_regs {
+	u64 gpr[GPR_COUNT];
+};
+
+struct exit_stats {
+	u64 count[EXIT_REASON_MAX];
+	u64 cycles[EXIT_REASON_MAX]; /* root-mode TSC ticks, exit stub to just before resume */
+	u64 total;
+};
+
+/* The MSRs a guest owns through the bitmap that VM entry and exit do not switch. */
+struct syscall_msrs {
+	u64 star, lstar, cstar, sfmask, kernel_gs_base;
+};
+
+struct pending_exception {
+	bool valid;
+	u8 vector;
+	bool has_error;
+	u32 error;
+	u64 cr2; /* #PF: the faulting linear address (VM entry does not load CR2) */
+};
+
+struct vcpu {
+	struct guest_regs regs; /* first: the exit stub finds it through the current pointer */
+	struct guest *guest;
+	u64 vmcs;  /* physical address of the VMCS */
+	bool launched;
+	bool halted; /* HLT: sleeps until an interrupt is due */
+	u16 vpid;
+	u32 exit_reason;
+	u64 exit_qualification;
+	struct pending_exception exception;
+	u32 reinject_info, reinject_error, reinject_length; /* IDT-vectoring info of the exit */
+	u32 proc_controls; /* cached: interrupt-window exiting toggles */
+	struct msr_state msrs;
+	struct syscall_msrs syscall_msrs;
+	u64 tsc_offset;
+	u64 xcr0;
+	u8 *fpu_state; /* FXSAVE area, 512 bytes: swapped between guests */
+	struct exit_stats stats;
+};
+
+enum guest_state { GUEST_RUNNING, GUEST_STOPPED };
+
+#define GUEST_CONSOLE_LINE 160
+
+struct guest {
+	const struct guest_config *config;
+	char name[CONFIG_NAME_MAX];
+	u32 index;
+	enum guest_state state;
+	int status;           /* powered off with this status; -1 when stopped by Kestrel */
+	char stop_reason[160];
+	u64 ram_hpa, ram_size;
+	u64 tsc_hz; /* the guest's TSC rate: the host's, never scaled */
+	struct ept ept;
+	u8 *msr_bitmap, *io_bitmaps, *virtual_apic;
+	struct vdev_bus bus;
+	struct pic pic;
+	struct pit pit;
+	struct uart uart;
+	char console[GUEST_CONSOLE_LINE];
+	u32 console_len;
+	u32 unknown_msrs_logged;
+	struct vcpu vcpu;
+};
+
+#endif

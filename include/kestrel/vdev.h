@@ -1,0 +1,45 @@
+/*
+ * Virtual devices: each claims I/O port ranges (and later MMIO ranges) of one guest and gets
+ * read/write callbacks. A new device is one file plus one registration call. Pure C: the unit
+ * tests drive devices through this interface without any VT-x.
+ */
+#ifndef KESTREL_VDEV_H
+#define KESTREL_VDEV_H
+
+#include <kestrel/types.h>
+
+struct vdev_bus;
+
+struct vdev_ops {
+	/* `size` is 1, 2 or 4 bytes; `port` is the exact port accessed (within the range). */
+	u32 (*io_read)(void *dev, u16 port, u32 size);
+	void (*io_write)(void *dev, u16 port, u32 size, u32 value);
+};
+
+struct vdev_port_range {
+	u16 first, last; /* inclusive */
+	const struct vdev_ops *ops;
+	void *dev;
+	const char *name;
+};
+
+#define VDEV_MAX_PORT_RANGES 32
+
+struct vdev_bus {
+	struct vdev_port_range ranges[VDEV_MAX_PORT_RANGES];
+	u32 n_ranges;
+	u64 unclaimed_reads, unclaimed_writes; /* accesses to ports no device claims */
+};
+
+void vdev_bus_init(struct vdev_bus *bus);
+
+/* Claim [first, last]. Returns 0, or -1 when it overlaps a claimed range or the table is full. */
+int vdev_register_ports(struct vdev_bus *bus, u16 first, u16 last, const struct vdev_ops *ops,
+			void *dev, const char *name);
+
+/* Dispatch one access. Unclaimed ports read as all ones (for the size) and ignore writes. An
+ * access that straddles two ranges is split byte by byte. */
+u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size);
+void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value);
+
+#endif

@@ -1,0 +1,26 @@
+/* Creating a guest from its [guest NAME] section. */
+#ifndef KESTREL_VM_H
+#define KESTREL_VM_H
+
+#include <kestrel/boot_info.h>
+#include <kestrel/guest.h>
+#include <kestrel/pmm.h>
+#include <kestrel/vmx_caps.h>
+
+struct vm_env {
+	struct pmm *hv_pool;  /* VMCS, bitmaps, EPT tables */
+	struct pmm *ram_pool; /* guest RAM */
+	const struct vmx_caps *caps;
+	u64 exit_stack_slot;
+	u64 tsc_hz;
+};
+
+/*
+ * Build guest `index` from its config and loaded kernel file: RAM, EPT, devices, the image
+ * loaded with its multiboot information, and a VMCS ready to launch. On any problem the guest
+ * is left GUEST_STOPPED with the reason (a bad image stops only that guest).
+ */
+void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
+	       const struct boot_file *kernel, const struct vm_env *env);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * The exit path in C: one table maps each basic exit reason to its handler (as KVM's
+ * kvm_vmx_exit_handlers[]); an empty slot means exit_unexpected(), which dumps the guest and
+ * stops it. vmx/entry.asm calls vmx_exit_handler() on every exit.
+ */
+#include <kestrel/cpu.h>
+#include <kestrel/inject.h>
+#include <kestrel/log.h>
+#include <kestrel/sched.h>
+#include <kestrel/vcpu.h>
+#include <kestrel/vmcs.h>
+
+static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI] = exit_exception_nmi,
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = exit_external_interrupt,
+	[EXIT_REASON_TRIPLE_FAULT] = exit_triple_fault,
+	[EXIT_REASON_INTERRUPT_WINDOW] = exit_interrupt_window,
+	[EXIT_REASON_CPUID] = exit_cpuid,
+	[EXIT_REASON_GETSEC] = exit_inject_ud,     /* SMX is hidden */
+	[EXIT_REASON_HLT] = exit_hlt,
+	[EXIT_REASON_INVD] = exit_skip,            /* caches stay coherent: nothing to drop */
+	[EXIT_REASON_RDPMC] = exit_inject_gp,      /* no PMU is exposed: every counter is invalid */
+	[EXIT_REASON_VMCALL] = exit_vmcall,
+	[EXIT_REASON_VMCLEAR] = exit_inject_ud,    /* VMX is hidden: every VMX instruction is #UD */
+	[EXIT_REASON_VMLAUNCH] = exit_inject_ud,
+	[EXIT_REASON_VMPTRLD] = exit_inject_ud,
+	[EXIT_REASON_VMPTRST] = exit_inject_ud,
+	[EXIT_REASON_VMREAD] = exit_inject_ud,
+	[EXIT_REASON_VMRESUME] = exit_inject_ud,
+	[EXIT_REASON_VMWRITE] = exit_inject_ud,
+	[EXIT_REASON_VMXOFF] = exit_inject_ud,
+	[EXIT_REASON_VMXON] = exit_inject_ud,
+	[EXIT_REASON_CR_ACCESS] = exit_cr_access,
+	[EXIT_REASON_IO] = exit_io,
+	[EXIT_REASON_RDMSR] = exit_rdmsr,
+	[EXIT_REASON_WRMSR] = exit_wrmsr,
+	[EXIT_REASON_MWAIT] = exit_inject_ud,      /* MONITOR/MWAIT are hidden in CPUID */
+	[EXIT_REASON_MONITOR] = exit_inject_ud,
+	[EXIT_REASON_EPT_VIOLATION] = exit_ept_violation,
+	[EXIT_REASON_EPT_MISCONFIG] = exit_ept_misconfig,
+	[EXIT_REASON_INVEPT] = exit_inject_ud,
+	[EXIT_REASON_PREEMPTION_TIMER] = exit_preemption_timer,
+	[EXIT_REASON_INVVPID] = exit_inject_ud,
+	[EXIT_REASON_WBINVD] = exit_skip,          /* guests do no non-coherent DMA */
+	[EXIT_REASON_XSETBV] = exit_xsetbv,
+	[EXIT_REASON_VMFUNC] = exit_inject_ud,
+};
+
+static const char *const exit_names[EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI] = "EXCEPTION_NMI",
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = "EXTERNAL_INTERRUPT",
+	[EXIT_REASON_TRIPLE_FAULT] = "TRIPLE_FAULT",
+	[EXIT_REASON_INIT] = "INIT",
+	[EXIT_REASON_SIPI] = "SIPI",
+	[EXIT_REASON_INTERRUPT_WINDOW] = "INTERRUPT_WINDOW",
+	[EXIT_REASON_NMI_WINDOW] = "NMI_WINDOW",
+	[EXIT_REASON_TASK_SWITCH] = "TASK_SWITCH",
+	[EXIT_REASON_CPUID] = "CPUID",
+	[EXIT_REASON_GETSEC] = "GETSEC",
+	[EXIT_REASON_HLT] = "HLT",
+	[EXIT_REASON_INVD] = "INVD",
+	[EXIT_REASON_INVLPG] = "INVLPG",
+	[EXIT_REASON_RDPMC] = "RDPMC",
+	[EXIT_REASON_RDTSC] = "RDTSC",
+	[EXIT_REASON_VMCALL] = "VMCALL",
+	[EXIT_REASON_VMCLEAR] = "VMCLEAR",
+	[EXIT_REASON_VMLAUNCH] = "VMLAUNCH",
+	[EXIT_REASON_VMPTRLD] = "VMPTRLD",
+	[EXIT_REASON_VMPTRST] = "VMPTRST",
+	[EXIT_REASON_VMREAD] = "VMREAD",
+	[EXIT_REASON_VMRESUME] = "VMRESUME",
+	[EXIT_REASON_VMWRITE] = "VMWRITE",
+	[EXIT_REASON_VMXOFF] = "VMXOFF",
+	[EXIT_REASON_VMXON] = "VMXON",
+	[EXIT_REASON_CR_ACCESS] = "CR_ACCESS",
+	[EXIT_REASON_DR_ACCESS] = "DR_ACCESS",
+	[EXIT_REASON_IO] = "IO",
+	[EXIT_REASON_RDMSR] = "RDMSR",
+	[EXIT_REASON_WRMSR] = "WRMSR",
+	[EXIT_REASON_INVALID_GUEST_STATE] = "INVALID_GUEST_STATE",
+	[EXIT_REASON_MSR_LOADING] = "MSR_LOADING",
+	[EXIT_REASON_MWAIT] = "MWAIT",
+	[EXIT_REASON_MONITOR_TRAP_FLAG] = "MONITOR_TRAP_FLAG",
+	[EXIT_REASON_MONITOR] = "MONITOR",
+	[EXIT_REASON_PAUSE] = "PAUSE",
+	[EXIT_REASON_MACHINE_CHECK] = "MACHINE_CHECK",
+	[EXIT_REASON_TPR_BELOW_THRESHOLD] = "TPR_BELOW_THRESHOLD",
+	[EXIT_REASON_APIC_ACCESS] = "APIC_ACCESS",
+	[EXIT_REASON_GDTR_IDTR] = "GDTR_IDTR",
+	[EXIT_REASON_LDTR_TR] = "LDTR_TR",
+	[EXIT_REASON_EPT_VIOLATION] = "EPT_VIOLATION",
+	[EXIT_REASON_EPT_MISCONFIG] = "EPT_MISCONFIG",
+	[EXIT_REASON_INVEPT] = "INVEPT",
+	[EXIT_REASON_RDTSCP] = "RDTSCP",
+	[EXIT_REASON_PREEMPTION_TIMER] = "PREEMPTION_TIMER",
+	[EXIT_REASON_INVVPID] = "INVVPID",
+	[EXIT_REASON_WBINVD] = "WBINVD",
+	[EXIT_REASON_XSETBV] = "XSETBV",
+	[EXIT_REASON_APIC_WRITE] = "APIC_WRITE",
+	[EXIT_REASON_RDRAND] = "RDRAND",
+	[EXIT_REASON_INVPCID] = "INVPCID",
+	[EXIT_REASON_VMFUNC] = "VMFUNC",
+	[EXIT_REASON_RDSEED] = "RDSEED",
+	[EXIT_REASON_XSAVES] = "XSAVES",
+	[EXIT_REASON_XRSTORS] = "XRSTORS",
+};
+
+const char *exit_reason_name(unsigned reason)
+{
+	if (reason < EXIT_REASON_MAX && exit_names[reason])
+		return exit_names[reason];
+	return "UNKNOWN";
+}
+
+/* Every exit Kestrel did not plan for: report everything and stop only this guest. */
+static void exit_unexpected(struct vcpu *v)
+{
+	log_err("guest '%s': unexpected exit %u (%s), qualification 0x%llx", v->guest->name,
+		v->exit_reason, exit_reason_name(v->exit_reason), v->exit_qualification);
+	vcpu_dump(v);
+	guest_stop(v->guest, -1, "unexpected exit %u (%s)", v->exit_reason,
+		   exit_reason_name(v->exit_reason));
+}
+
+/* SDM Vol. 3C 28.8: a VM entry that fails after loading guest state exits with bit 31 set. */
+static void exit_entry_failure(struct vcpu *v, u32 raw_reason)
+{
+	log_err("guest '%s': VM entry failed: reason %u (%s), qualification 0x%llx",
+		v->guest->name, v->exit_reason, exit_reason_name(v->exit_reason),
+		v->exit_qualification);
+	vcpu_dump(v);
+	guest_stop(v->guest, -1, "VM entry failed (%s)", exit_reason_name(v->exit_reason));
+}
+
+int vmx_exit_handler(u64 exit_tsc);
+int vmx_exit_handler(u64 exit_tsc)
+{
+	struct vcpu *v = sched_current();
+	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
+	u32 reason = raw & EXIT_REASON_BASIC_MASK;
+	exit_handler_fn handler = reason < EXIT_REASON_MAX ? exit_handlers[reason] : NULL;
+
+	v->exit_reason = reason;
+	v->exit_qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+	inject_record_vectoring(v);
+	if (raw & EXIT_REASON_ENTRY_FAILURE)
+		exit_entry_failure(v, raw);
+	else if (handler)
+		handler(v);
+	else
+		exit_unexpected(v);
+	return sched_next_entry(v, reason < EXIT_REASON_MAX ? reason : 0, exit_tsc);
+}
+
+/* VMLAUNCH/VMRESUME itself failed (SDM Vol. 3C 31.4): the VM-instruction error says why. */
+int vmx_entry_failed(u64 rflags);
+int vmx_entry_failed(u64 rflags)
+{
+	struct vcpu *v = sched_current();
+
+	v->exit_reason = 0;
+	v->exit_qualification = 0;
+	if (rflags & 1) {
+		log_err("guest '%s': %s failed: VMfailInvalid (no current VMCS)", v->guest->name,
+			v->launched ? "VMRESUME" : "VMLAUNCH");
+	} else {
+		log_err("guest '%s': %s failed: VM-instruction error %u", v->guest->name,
+			v->launched ? "VMRESUME" : "VMLAUNCH",
+			vmcs_read32(VMCS_INSTRUCTION_ERROR));
+		vcpu_dump(v);
+	}
+	guest_stop(v->guest, -1, "VM entry failed");
+	return sched_next_entry(v, EXIT_REASON_MAX, 0);
+}

@@ -1,0 +1,69 @@
+/* VMCALL: Kestrel's hypercalls (include/kestrel/hypercall.h, docs/hypercalls.md). */
+#include <kestrel/console.h>
+#include <kestrel/hypercall.h>
+#include <kestrel/string.h>
+#include <kestrel/vcpu.h>
+
+#define CONSOLE_WRITE_MAX 4096
+
+static s64 hypercall_console_write(struct vcpu *v, u64 gpa, u64 len)
+{
+	const char *text;
+
+	if (len > CONSOLE_WRITE_MAX)
+		return HC_EINVAL;
+	text = guest_ram_ptr(v->guest, gpa, len);
+	if (!text)
+		return HC_EINVAL;
+	for (u64 i = 0; i < len; i++)
+		guest_console_putc(v->guest, (u8)text[i]);
+	return HC_OK;
+}
+
+static s64 hypercall_exit_count(struct vcpu *v, u64 reason)
+{
+	if ((u32)reason == HC_EXIT_ALL)
+		return (s64)v->stats.total;
+	if (reason >= EXIT_REASON_MAX)
+		return HC_EINVAL;
+	return (s64)v->stats.count[reason];
+}
+
+void exit_vmcall(struct vcpu *v)
+{
+	u64 *r = v->regs.gpr;
+	s64 result;
+
+	/* VMCALL exits at any CPL; only the guest kernel may call (ABI in hypercall.h). */
+	if (vcpu_cpl() != 0) {
+		vcpu_inject_exception(v, VECTOR_UD);
+		return;
+	}
+	switch (r[GPR_RAX]) {
+	case HC_VERSION:
+		result = KESTREL_ABI_VERSION;
+		break;
+	case HC_CONSOLE_WRITE:
+		result = hypercall_console_write(v, r[GPR_RBX], r[GPR_RCX]);
+		break;
+	case HC_POWER_OFF:
+		guest_stop(v->guest, (int)(r[GPR_RBX] & 0x7fffffff), "powered off with status %llu",
+			   r[GPR_RBX] & 0x7fffffff);
+		return;
+	case HC_EXIT_COUNT:
+		result = hypercall_exit_count(v, r[GPR_RBX]);
+		break;
+	case HC_EXIT_RESET:
+		memset(&v->stats, 0, sizeof(v->stats));
+		result = HC_OK;
+		break;
+	case HC_NULL:
+		result = HC_OK;
+		break;
+	default:
+		result = HC_ENOSYS;
+		break;
+	}
+	r[GPR_RAX] = (u64)result;
+	vcpu_skip_instruction(v);
+}

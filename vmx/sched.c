@@ -1,0 +1,243 @@
+/*
+ * Several guests on the boot CPU. The VMX-preemption timer fires at the earlier of the end of
+ * the time slice (only when another guest is runnable) and the guest's next device event, so a
+ * lone guest without timers runs with no ticks at all. A HLTed vCPU sleeps until its interrupt
+ * controller has a request; when every vCPU sleeps, the CPU waits for the earliest event.
+ */
+#include <kestrel/console.h>
+#include <kestrel/cpu.h>
+#include <kestrel/inject.h>
+#include <kestrel/log.h>
+#include <kestrel/power.h>
+#include <kestrel/sched.h>
+#include <kestrel/vcpu.h>
+#include <kestrel/vmcs.h>
+#include <kestrel/vmx.h>
+
+#define NO_EVENT (~0ull)
+
+static struct guest *guests;
+static u32 n_guests;
+static struct vcpu *current;
+static struct guest_regs **regs_slot; /* HOST_RSP: the exit stub reads &current->regs here */
+static u64 slice_ticks, slice_end;
+static u32 preemption_rate;
+
+NORETURN void vmx_enter(u64 slot, int launch);
+
+struct vcpu *sched_current(void)
+{
+	return current;
+}
+
+static u64 guest_next_event(const struct guest *g)
+{
+	return pit_next_event(&g->pit);
+}
+
+static void update_devices(struct guest *g, u64 now)
+{
+	if (now >= guest_next_event(g))
+		pit_update(&g->pit, now);
+}
+
+static bool vcpu_runnable(struct vcpu *v, u64 now)
+{
+	if (v->guest->state != GUEST_RUNNING)
+		return false;
+	update_devices(v->guest, now);
+	if (v->halted && pic_has_interrupt(&v->guest->pic))
+		v->halted = false;
+	return !v->halted;
+}
+
+static u32 guests_running(void)
+{
+	u32 n = 0;
+
+	for (u32 i = 0; i < n_guests; i++)
+		n += guests[i].state == GUEST_RUNNING;
+	return n;
+}
+
+static void log_exit_stats(const struct vcpu *v)
+{
+	for (u32 r = 0; r < EXIT_REASON_MAX; r++)
+		if (v->stats.count[r])
+			log_info("  %-20s %10llu exits, %8llu cycles average", exit_reason_name(r),
+				 v->stats.count[r], v->stats.cycles[r] / v->stats.count[r]);
+}
+
+static NORETURN void finish_run(void)
+{
+	bool all_ok = true;
+
+	vmx_off();
+	log_info("all guests have ended");
+	for (u32 i = 0; i < n_guests; i++) {
+		struct guest *g = &guests[i];
+
+		guest_console_flush(g);
+		if (g->status == 0)
+			log_info("guest '%s': %s; %llu exits", g->name, g->stop_reason,
+				 g->vcpu.stats.total);
+		else
+			log_info("guest '%s': FAILED: %s; %llu exits", g->name, g->stop_reason,
+				 g->vcpu.stats.total);
+		log_exit_stats(&g->vcpu);
+		all_ok &= g->status == 0;
+	}
+	power_off(all_ok ? KEXIT_OK : KEXIT_GUEST_FAILED);
+}
+
+/* Nobody can run: wait for the earliest device event, or stop guests that can never wake. */
+static void wait_for_event(void)
+{
+	u64 earliest = NO_EVENT;
+
+	for (u32 i = 0; i < n_guests; i++)
+		if (guests[i].state == GUEST_RUNNING)
+			earliest = MIN(earliest, guest_next_event(&guests[i]));
+	if (earliest == NO_EVENT) {
+		for (u32 i = 0; i < n_guests; i++)
+			if (guests[i].state == GUEST_RUNNING)
+				guest_stop(&guests[i], -1, "halted with no interrupt source armed");
+		return;
+	}
+	while (rdtsc() < earliest)
+		cpu_relax();
+}
+
+static struct vcpu *pick_next(struct vcpu *from)
+{
+	u32 start = from->guest->index;
+
+	while (guests_running()) {
+		u64 now = rdtsc();
+
+		for (u32 i = 1; i <= n_guests; i++) {
+			struct vcpu *v = &guests[(start + i) % n_guests].vcpu;
+
+			if (vcpu_runnable(v, now))
+				return v;
+		}
+		wait_for_event();
+	}
+	return NULL;
+}
+
+static void fpu_save(u8 *area)
+{
+	__asm__ volatile("fxsave64 %0" : "=m"(*(u8(*)[512])area));
+}
+
+static void fpu_restore(const u8 *area)
+{
+	__asm__ volatile("fxrstor64 %0" : : "m"(*(const u8(*)[512])area));
+}
+
+/* VM entry and exit switch neither the SYSCALL MSRs nor the FPU/SSE state: the scheduler does
+ * (root mode itself touches neither). */
+static void switch_to(struct vcpu *from, struct vcpu *to)
+{
+	struct syscall_msrs *m = &from->syscall_msrs;
+	u64 vmcs = to->vmcs;
+
+	if (from->guest->state == GUEST_RUNNING) {
+		m->star = rdmsr(MSR_IA32_STAR);
+		m->lstar = rdmsr(MSR_IA32_LSTAR);
+		m->cstar = rdmsr(MSR_IA32_CSTAR);
+		m->sfmask = rdmsr(MSR_IA32_SFMASK);
+		m->kernel_gs_base = rdmsr(MSR_IA32_KERNEL_GS_BASE);
+		fpu_save(from->fpu_state);
+	}
+	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
+	m = &to->syscall_msrs;
+	wrmsr(MSR_IA32_STAR, m->star);
+	wrmsr(MSR_IA32_LSTAR, m->lstar);
+	wrmsr(MSR_IA32_CSTAR, m->cstar);
+	wrmsr(MSR_IA32_SFMASK, m->sfmask);
+	wrmsr(MSR_IA32_KERNEL_GS_BASE, m->kernel_gs_base);
+	fpu_restore(to->fpu_state);
+	current = to;
+	*regs_slot = &to->regs;
+}
+
+static void arm_preemption_timer(struct vcpu *v, u64 now)
+{
+	u64 deadline = guest_next_event(v->guest), ticks;
+
+	if (guests_running() > 1)
+		deadline = MIN(deadline, slice_end);
+	ticks = deadline > now ? (deadline - now) >> preemption_rate : 0;
+	vmcs_write32(VMCS_PREEMPTION_TIMER, (u32)MIN(ticks, 0xffffffffull));
+}
+
+static int enter(struct vcpu *v, u64 now)
+{
+	int launch = !v->launched;
+
+	inject_events(v);
+	arm_preemption_timer(v, now);
+	v->launched = true;
+	return launch;
+}
+
+/* Root-mode cost of this exit, stub entry to just before the resume (vmx/entry.asm). */
+static void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
+{
+	if (reason >= EXIT_REASON_MAX)
+		return; /* a failed entry, not an exit */
+	v->stats.count[reason]++;
+	v->stats.total++;
+	v->stats.cycles[reason] += rdtsc() - exit_tsc;
+}
+
+int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
+{
+	struct vcpu *next = v;
+	u64 now = rdtsc();
+	int launch;
+
+	update_devices(v->guest, now);
+	if (v->guest->state != GUEST_RUNNING || v->halted || now >= slice_end) {
+		next = pick_next(v);
+		if (!next) {
+			account_exit(v, reason, exit_tsc);
+			finish_run();
+		}
+		if (next != v)
+			switch_to(v, next);
+		now = rdtsc();
+		slice_end = now + slice_ticks;
+	}
+	launch = enter(next, now);
+	account_exit(v, reason, exit_tsc);
+	return launch;
+}
+
+NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz, u32 rate)
+{
+	struct vcpu *first = NULL;
+	u64 vmcs, now;
+
+	guests = all;
+	n_guests = n;
+	preemption_rate = rate;
+	slice_ticks = tsc_hz / 1000 * SCHED_SLICE_MS;
+	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
+	for (u32 i = 0; i < n && !first; i++)
+		if (guests[i].state == GUEST_RUNNING)
+			first = &guests[i].vcpu;
+	if (!first)
+		finish_run();
+	current = first;
+	*regs_slot = &first->regs;
+	vmcs = first->vmcs;
+	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
+	fpu_restore(first->fpu_state);
+	now = rdtsc();
+	slice_end = now + slice_ticks;
+	vmx_enter((u64)regs_slot, enter(first, now));
+	__builtin_unreachable();
+}

@@ -1,0 +1,265 @@
+/* Controls from the capability MSRs and the VMCS of each vCPU (SDM Vol. 3C chapter 25). */
+#include <kestrel/arch.h>
+#include <kestrel/cpu.h>
+#include <kestrel/fmt.h>
+#include <kestrel/msr.h>
+#include <kestrel/msr_policy.h>
+#include <kestrel/string.h>
+#include <kestrel/vmcs.h>
+#include <kestrel/vmcs_setup.h>
+
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR4_SMXE (1ull << 14)
+#define CR4_OSXSAVE (1ull << 18)
+#define CR4_LA57 (1ull << 12)
+#define CR4_PKE (1ull << 22)
+#define CR4_CET (1ull << 23)
+#define CR4_PKS (1ull << 24)
+/* CR4 features CPUID hides from guests: setting them must #GP as on a CPU without them. */
+#define CR4_HIDDEN (CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | CR4_LA57 | CR4_PKE | CR4_CET | CR4_PKS)
+
+#define PAT_POWER_ON 0x0007040600070406ull
+#define DR7_INIT 0x400ull
+#define AR_CODE32 0xc09bu /* G, D/B, P, S, execute/read accessed */
+#define AR_DATA32 0xc093u /* G, D/B, P, S, read/write accessed */
+#define AR_TSS32_BUSY 0x8bu
+
+extern const u8 vmx_exit[];
+
+static struct vmx_guest_fixed guest_fixed;
+static struct vmx_controls controls;
+static bool vpid_enabled;
+
+int vmx_adjust_controls(u64 cap_msr, u32 required, u32 optional, u32 forbidden, u32 *out,
+			int *bad_bit)
+{
+	u32 allowed0 = (u32)cap_msr, allowed1 = (u32)(cap_msr >> 32);
+	u32 missing = required & ~allowed1, forced = forbidden & allowed0;
+
+	if (missing || forced) {
+		*bad_bit = __builtin_ctz(missing ? missing : forced);
+		return -1;
+	}
+	*out = ((required | optional) & allowed1) | allowed0;
+	return 0;
+}
+
+static const char *const pin_names[32] = {
+	[0] = "external-interrupt exiting", [3] = "NMI exiting",
+	[6] = "activate VMX-preemption timer",
+};
+static const char *const proc_names[32] = {
+	[2] = "interrupt-window exiting", [7] = "HLT exiting", [10] = "MWAIT exiting",
+	[11] = "RDPMC exiting", [15] = "CR3-load exiting", [16] = "CR3-store exiting",
+	[19] = "CR8-load exiting", [20] = "CR8-store exiting", [21] = "use TPR shadow",
+	[25] = "use I/O bitmaps", [28] = "use MSR bitmaps", [29] = "MONITOR exiting",
+	[31] = "activate secondary controls",
+};
+static const char *const proc2_names[32] = {
+	[1] = "enable EPT", [6] = "WBINVD exiting", [7] = "unrestricted guest",
+};
+static const char *const exit_names[32] = {
+	[9] = "host address-space size", [15] = "acknowledge interrupt on exit", [18] = "save IA32_PAT", [19] = "load IA32_PAT",
+	[20] = "save IA32_EFER", [21] = "load IA32_EFER",
+};
+static const char *const entry_names[32] = {
+	[14] = "load IA32_PAT", [15] = "load IA32_EFER",
+};
+
+static const char *adjust(const char *kind, const char *const names[32], u64 cap, u32 required,
+			  u32 optional, u32 forbidden, u32 *out)
+{
+	static char msg[120];
+	int bit;
+
+	if (!vmx_adjust_controls(cap, required, optional, forbidden, out, &bit))
+		return NULL;
+	fmt_snprintf(msg, sizeof(msg), "the CPU %s the '%s' %s control (bit %d)",
+		     required & (1u << bit) ? "lacks" : "forces on", names[bit] ? names[bit] : "?",
+		     kind, bit);
+	return msg;
+}
+
+const char *vmx_controls_compute(const struct vmx_msrs *m, struct vmx_controls *out)
+{
+	const char *err;
+
+	err = adjust("pin-based", pin_names, m->pinbased,
+		     PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+		     PIN_VIRTUAL_NMIS, 0, &out->pin);
+	if (!err)
+		err = adjust("processor-based", proc_names, m->procbased,
+			     PROC_HLT_EXITING | PROC_MWAIT_EXITING | PROC_RDPMC_EXITING |
+				     PROC_USE_TPR_SHADOW | PROC_USE_IO_BITMAPS |
+				     PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING |
+				     PROC_ACTIVATE_SECONDARY | PROC_USE_TSC_OFFSETTING,
+			     0,
+			     PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
+				     PROC_CR8_STORE_EXITING,
+			     &out->proc);
+	if (!err)
+		err = adjust("secondary processor-based", proc2_names, m->procbased2,
+			     PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_WBINVD_EXITING,
+			     PROC2_ENABLE_VPID, 0, &out->proc2);
+	if (!err)
+		err = adjust("VM-exit", exit_names, m->exit,
+			     EXIT_HOST_ADDRESS_SPACE_SIZE | EXIT_ACK_INTERRUPT_ON_EXIT | EXIT_SAVE_PAT |
+				     EXIT_LOAD_PAT |
+				     EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+			     EXIT_SAVE_DEBUG_CONTROLS, 0, &out->exit);
+	if (!err)
+		err = adjust("VM-entry", entry_names, m->entry, ENTRY_LOAD_PAT | ENTRY_LOAD_EFER,
+			     ENTRY_LOAD_DEBUG_CONTROLS, ENTRY_IA32E_MODE_GUEST, &out->entry);
+	return err;
+}
+
+void vmx_setup_init(const struct vmx_msrs *m, const struct vmx_caps *c,
+		    const struct vmx_controls *ctl)
+{
+	controls = *ctl;
+	vpid_enabled = ctl->proc2 & PROC2_ENABLE_VPID;
+	/* SDM Vol. 3C 24.8 / A.7: with unrestricted guest, CR0.PE and PG may be 0. */
+	guest_fixed.cr0_fixed0 = m->cr0_fixed0 & ~(CR0_PE | CR0_PG);
+	guest_fixed.cr0_fixed1 = m->cr0_fixed1;
+	guest_fixed.cr4_fixed0 = m->cr4_fixed0;
+	guest_fixed.cr4_fixed1 = m->cr4_fixed1;
+	guest_fixed.cr4_guest_allowed = m->cr4_fixed1 & ~CR4_HIDDEN;
+	guest_fixed.xcr0_supported = 0; /* XSAVE is not exposed yet */
+}
+
+const struct vmx_guest_fixed *vmx_guest_fixed_bits(void)
+{
+	return &guest_fixed;
+}
+
+static void setup_host_state(u64 exit_stack_slot)
+{
+	vmcs_writenat(VMCS_HOST_CR0, read_cr0());
+	vmcs_writenat(VMCS_HOST_CR3, read_cr3());
+	vmcs_writenat(VMCS_HOST_CR4, read_cr4());
+	vmcs_write16(VMCS_HOST_CS_SEL, GDT_SEL_CODE);
+	vmcs_write16(VMCS_HOST_SS_SEL, GDT_SEL_DATA);
+	vmcs_write16(VMCS_HOST_DS_SEL, GDT_SEL_DATA);
+	vmcs_write16(VMCS_HOST_ES_SEL, GDT_SEL_DATA);
+	vmcs_write16(VMCS_HOST_FS_SEL, GDT_SEL_DATA);
+	vmcs_write16(VMCS_HOST_GS_SEL, GDT_SEL_DATA);
+	vmcs_write16(VMCS_HOST_TR_SEL, GDT_SEL_TSS);
+	vmcs_writenat(VMCS_HOST_FS_BASE, 0);
+	vmcs_writenat(VMCS_HOST_GS_BASE, 0);
+	vmcs_writenat(VMCS_HOST_TR_BASE, tss_base());
+	vmcs_writenat(VMCS_HOST_GDTR_BASE, gdt_base());
+	vmcs_writenat(VMCS_HOST_IDTR_BASE, idt_base());
+	vmcs_write32(VMCS_HOST_SYSENTER_CS, 0);
+	vmcs_writenat(VMCS_HOST_SYSENTER_ESP, 0);
+	vmcs_writenat(VMCS_HOST_SYSENTER_EIP, 0);
+	vmcs_write64(VMCS_HOST_EFER, rdmsr(MSR_IA32_EFER));
+	vmcs_write64(VMCS_HOST_PAT, rdmsr(MSR_IA32_PAT));
+	vmcs_writenat(VMCS_HOST_RSP, exit_stack_slot);
+	vmcs_writenat(VMCS_HOST_RIP, (u64)vmx_exit);
+}
+
+static void setup_controls(struct vcpu *v)
+{
+	struct guest *g = v->guest;
+
+	vmcs_write32(VMCS_PIN_CONTROLS, controls.pin);
+	vmcs_write32(VMCS_PROC_CONTROLS, controls.proc);
+	vmcs_write32(VMCS_PROC_CONTROLS2, controls.proc2);
+	vmcs_write32(VMCS_EXIT_CONTROLS, controls.exit);
+	vmcs_write32(VMCS_ENTRY_CONTROLS, controls.entry);
+	vmcs_write32(VMCS_EXCEPTION_BITMAP, 0); /* guests handle their own exceptions */
+	vmcs_write32(VMCS_PF_ERROR_MASK, 0);
+	vmcs_write32(VMCS_PF_ERROR_MATCH, 0);
+	vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
+	vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vmcs_write64(VMCS_IO_BITMAP_A, (u64)g->io_bitmaps);
+	vmcs_write64(VMCS_IO_BITMAP_B, (u64)g->io_bitmaps + PAGE_SIZE);
+	vmcs_write64(VMCS_MSR_BITMAP, (u64)g->msr_bitmap);
+	vmcs_write64(VMCS_VIRTUAL_APIC_PAGE, (u64)g->virtual_apic);
+	vmcs_write32(VMCS_TPR_THRESHOLD, 0);
+	vmcs_write64(VMCS_EPT_POINTER, ept_pointer(&g->ept, false));
+	if (vpid_enabled)
+		vmcs_write16(VMCS_VPID, v->vpid);
+	vmcs_write64(VMCS_TSC_OFFSET, v->tsc_offset);
+	vmcs_write64(VMCS_LINK_POINTER, ~0ull); /* SDM Vol. 3C 27.3.1.5: no shadow VMCS */
+	/* The guest owns CR0.TS/MP/EM/WP/AM and the CR4 bits it may set; the rest exit. */
+	vmcs_writenat(VMCS_CR0_MASK, CR0_PE | CR0_PG | CR0_NE | CR0_CD | CR0_NW);
+	vmcs_writenat(VMCS_CR4_MASK, ~guest_fixed.cr4_guest_allowed | guest_fixed.cr4_fixed0);
+}
+
+static void setup_segment(u32 sel_field, u32 base_field, u32 limit_field, u32 ar_field, u16 sel,
+			  u32 ar)
+{
+	vmcs_write_raw(sel_field, sel);
+	vmcs_write_raw(base_field, 0);
+	vmcs_write_raw(limit_field, 0xffffffff);
+	vmcs_write_raw(ar_field, ar);
+}
+
+/* 32-bit protected mode, flat segments, paging off (multiboot, SDM Vol. 3C 27.3.1). */
+static void setup_guest_state(u64 rip)
+{
+	u64 cr0 = CR0_PE | CR0_ET;
+
+	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+	vmcs_writenat(VMCS_GUEST_CR0, (cr0 | guest_fixed.cr0_fixed0) & guest_fixed.cr0_fixed1);
+	vmcs_writenat(VMCS_CR4_SHADOW, 0);
+	vmcs_writenat(VMCS_GUEST_CR4, guest_fixed.cr4_fixed0 & guest_fixed.cr4_fixed1);
+	vmcs_writenat(VMCS_GUEST_CR3, 0);
+	setup_segment(VMCS_GUEST_CS_SEL, VMCS_GUEST_CS_BASE, VMCS_GUEST_CS_LIMIT, VMCS_GUEST_CS_AR,
+		      0x08, AR_CODE32);
+	setup_segment(VMCS_GUEST_SS_SEL, VMCS_GUEST_SS_BASE, VMCS_GUEST_SS_LIMIT, VMCS_GUEST_SS_AR,
+		      0x10, AR_DATA32);
+	setup_segment(VMCS_GUEST_DS_SEL, VMCS_GUEST_DS_BASE, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_DS_AR,
+		      0x10, AR_DATA32);
+	setup_segment(VMCS_GUEST_ES_SEL, VMCS_GUEST_ES_BASE, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_ES_AR,
+		      0x10, AR_DATA32);
+	setup_segment(VMCS_GUEST_FS_SEL, VMCS_GUEST_FS_BASE, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_FS_AR,
+		      0x10, AR_DATA32);
+	setup_segment(VMCS_GUEST_GS_SEL, VMCS_GUEST_GS_BASE, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_GS_AR,
+		      0x10, AR_DATA32);
+	setup_segment(VMCS_GUEST_TR_SEL, VMCS_GUEST_TR_BASE, VMCS_GUEST_TR_LIMIT, VMCS_GUEST_TR_AR,
+		      0, AR_TSS32_BUSY);
+	vmcs_write32(VMCS_GUEST_TR_LIMIT, 0xffff);
+	setup_segment(VMCS_GUEST_LDTR_SEL, VMCS_GUEST_LDTR_BASE, VMCS_GUEST_LDTR_LIMIT,
+		      VMCS_GUEST_LDTR_AR, 0, AR_UNUSABLE);
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0xffff);
+	vmcs_writenat(VMCS_GUEST_IDTR_BASE, 0);
+	vmcs_write32(VMCS_GUEST_IDTR_LIMIT, 0xffff);
+	vmcs_writenat(VMCS_GUEST_DR7, DR7_INIT);
+	vmcs_writenat(VMCS_GUEST_RSP, 0);
+	vmcs_writenat(VMCS_GUEST_RIP, rip);
+	vmcs_writenat(VMCS_GUEST_RFLAGS, 0x2);
+	vmcs_writenat(VMCS_GUEST_PENDING_DEBUG, 0);
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, 0);
+	vmcs_write32(VMCS_GUEST_SYSENTER_CS, 0);
+	vmcs_writenat(VMCS_GUEST_SYSENTER_ESP, 0);
+	vmcs_writenat(VMCS_GUEST_SYSENTER_EIP, 0);
+	vmcs_write64(VMCS_GUEST_DEBUGCTL, 0);
+	vmcs_write64(VMCS_GUEST_PAT, PAT_POWER_ON);
+	vmcs_write64(VMCS_GUEST_EFER, 0);
+}
+
+void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, u64 rip, u32 eax, u32 ebx)
+{
+	u64 vmcs = v->vmcs;
+
+	/* SDM Vol. 3C 25.11.3: VMCLEAR initialises the region, VMPTRLD makes it current. */
+	__asm__ volatile("vmclear %0" : : "m"(vmcs) : "cc", "memory");
+	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
+	setup_host_state(exit_stack_slot);
+	setup_controls(v);
+	setup_guest_state(rip);
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->regs.gpr[GPR_RAX] = eax;
+	v->regs.gpr[GPR_RBX] = ebx;
+	v->launched = false;
+}
