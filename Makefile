@@ -80,7 +80,7 @@ unit_pmm_SRCS      := mm/pmm.c mm/memmap.c
 unit_paging_SRCS   := mm/paging.c
 unit_ept_SRCS      := mm/ept.c mm/paging.c
 unit_elf_SRCS      := guest/elf.c drivers/fmt.c
-unit_vmx_caps_SRCS := vmx/vmx_caps.c
+unit_vmx_caps_SRCS := vmx/vmx_caps.c drivers/fmt.c
 unit_acpi_SRCS     := drivers/acpi.c drivers/fmt.c
 unit_vdev_SRCS     := guest/vdev.c
 unit_pic8259_SRCS  := guest/pic8259.c guest/vdev.c
@@ -102,7 +102,7 @@ deps:
 	@tools/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
+	@$(MAKE) --no-print-directory all guests $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
 	@tests/run-tests
 
 run: deps
@@ -111,5 +111,7 @@ run: deps
 
 clean:
 	rm -rf $(BUILD)
+
+include guest/guest.mk
 
 -include $(DEPS)

@@ -6,6 +6,7 @@
 #include <kestrel/cpu.h>
 #include <kestrel/log.h>
 #include <kestrel/power.h>
+#include <kestrel/serial.h>
 
 #define BOCHS_SHUTDOWN_PORT 0x8900
 #define ACPI_SLP_EN (1u << 13)
@@ -67,6 +68,8 @@ NORETURN void power_off(enum kestrel_exit code)
 {
 	irq_disable();
 	log_info("exit: code %u (%s)", code, kexit_name(code));
+	/* Every byte must be on the wire before the emulator or the machine goes away. */
+	serial_set_buffered(false);
 	switch (run_harness) {
 	case HARNESS_QEMU:
 		outl(QEMU_DEBUG_EXIT_PORT, QEMU_DEBUG_EXIT_BASE + code);

@@ -29,23 +29,23 @@ GUEST_TEST_OBJS := $(GUEST_NAMES:%=$(GUEST_BUILD)/obj/guest/tests/%.o)
 # Freestanding long-mode code linked at 1 MiB (so -mcmodel=small, no PIC); no red zone
 # (interrupts push onto the stack we run on), no SSE; no loop-to-memset rewriting, because the
 # runtime's memset is itself such a loop.
-GUEST_CFLAGS := -std=c11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -mno-red-zone \
+GUEST_CFLAGS = -std=c11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -mno-red-zone \
                 -mgeneral-regs-only -mcmodel=small -fno-stack-protector -fno-stack-check \
                 -fno-strict-aliasing -fno-asynchronous-unwind-tables \
                 -fno-tree-loop-distribute-patterns -nostdlib -static \
                 -Iinclude -Iguest/lib $(or $(WARN),-Wall -Wextra -Wno-unused-parameter)
-GUEST_LDFLAGS := -nostdlib -static -no-pie --build-id=none -z max-page-size=0x1000 \
+GUEST_LDFLAGS = -nostdlib -static -no-pie --build-id=none -z max-page-size=0x1000 \
                  -z noexecstack -T guest/lib/guest.ld
 
 # The ept guest looks for Kestrel's banner, which carries the version.
-$(GUEST_BUILD)/obj/guest/tests/ept.o: GUEST_CFLAGS += -DKESTREL_VERSION_STRING='"$(or $(VERSION),0.1.0)"'
+$(GUEST_BUILD)/obj/guest/tests/ept.o: GUEST_EXTRA_CFLAGS = -DKESTREL_VERSION_STRING='"$(or $(VERSION),0.1.0)"'
 
 .PHONY: guests
 guests: $(GUEST_ELFS)
 
 $(GUEST_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(GUEST_CFLAGS) $(GUEST_EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 $(GUEST_BUILD)/obj/%.asm.o: %.asm
 	@mkdir -p $(@D)

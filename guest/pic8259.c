@@ -163,7 +163,7 @@ static void chip_icw1(struct pic_chip *c, u8 v)
 	c->ltim = v & ICW1_LTIM;
 	c->init_step = 2;
 	c->imr = 0;
-	/* The datasheet leaves ISR alone; clearing it (as QEMU and Bochs do) lets a guest recover. */
+	/* The datasheet leaves ISR alone; clearing it (QEMU and Bochs do) lets a guest recover. */
 	c->isr = 0;
 	/* Edge inputs need a fresh low-to-high transition; lines already high do not count. */
 	c->irr = c->lines & chip_level_mask(c);

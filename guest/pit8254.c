@@ -63,7 +63,7 @@ static u32 ch_decode(const struct pit_channel *c, u16 raw)
 	u32 n = raw;
 
 	if (ch_bcd(c))
-		n = ((raw >> 12) & 0xf) * 1000 + ((raw >> 8) & 0xf) * 100 + ((raw >> 4) & 0xf) * 10 +
+		n = (raw >> 12 & 0xf) * 1000 + (raw >> 8 & 0xf) * 100 + (raw >> 4 & 0xf) * 10 +
 		    (raw & 0xf);
 	n %= ch_modulus(c);
 	return n ? n : ch_modulus(c);
@@ -463,6 +463,7 @@ int pit_init(struct pit *pit, struct vclock clock, struct irq_line irq0)
 	for (unsigned i = 0; i < 3; i++) {
 		pit->ch[i].gate = i != 2;
 		pit->ch[i].count = 65536;
+		pit->ch[i].cr = 65536;
 		ch_control(&pit->ch[i], 0x30); /* lobyte/hibyte, mode 0, binary */
 	}
 	return 0;

@@ -284,7 +284,8 @@ void uart_init(struct uart *uart, u16 base, unsigned irq, struct irq_line line,
 	       void (*emit)(void *ctx, u8 byte), void *emit_ctx)
 {
 	*uart = (struct uart){
-		.base = base, .irq = irq, .line = line, .emit = emit, .emit_ctx = emit_ctx, .dll = 1,
+		.base = base, .irq = irq, .line = line, .emit = emit, .emit_ctx = emit_ctx,
+		.dll = 1,
 	};
 	uart->msr = uart_modem_inputs(uart);
 }

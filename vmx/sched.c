@@ -10,18 +10,23 @@
 #include <kestrel/log.h>
 #include <kestrel/power.h>
 #include <kestrel/sched.h>
+#include <kestrel/serial.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 #include <kestrel/vmx.h>
 
 #define NO_EVENT (~0ull)
+#define SERIAL_DRAIN_US 1000 /* 16 bytes a millisecond outpaces 115200 baud */
 
 static struct guest *guests;
 static u32 n_guests;
 static struct vcpu *current;
 static struct guest_regs **regs_slot; /* HOST_RSP: the exit stub reads &current->regs here */
 static u64 slice_ticks, slice_end;
+static u64 wake_deadline = NO_EVENT; /* earliest device event of a HLTed vCPU */
 static u32 preemption_rate;
+static u64 drain_ticks;
+static u64 idle_ticks; /* waited for events during the current exit: not handling cost */
 
 NORETURN void vmx_enter(u64 slot, int launch);
 
@@ -104,10 +109,17 @@ static void wait_for_event(void)
 				guest_stop(&guests[i], -1, "halted with no interrupt source armed");
 		return;
 	}
-	while (rdtsc() < earliest)
+	u64 start = rdtsc();
+
+	while (rdtsc() < earliest) {
+		serial_poll();
 		cpu_relax();
+	}
+	idle_ticks += rdtsc() - start;
 }
 
+/* A HLTed vCPU whose interrupt just came due runs first, so its wake-up latency does not
+ * depend on how many guests share the CPU; otherwise round robin. */
 static struct vcpu *pick_next(struct vcpu *from)
 {
 	u32 start = from->guest->index;
@@ -115,6 +127,12 @@ static struct vcpu *pick_next(struct vcpu *from)
 	while (guests_running()) {
 		u64 now = rdtsc();
 
+		for (u32 i = 1; i <= n_guests; i++) {
+			struct vcpu *v = &guests[(start + i) % n_guests].vcpu;
+
+			if (v->halted && vcpu_runnable(v, now))
+				return v;
+		}
 		for (u32 i = 1; i <= n_guests; i++) {
 			struct vcpu *v = &guests[(start + i) % n_guests].vcpu;
 
@@ -163,12 +181,22 @@ static void switch_to(struct vcpu *from, struct vcpu *to)
 	*regs_slot = &to->regs;
 }
 
+static void update_wake_deadline(void)
+{
+	wake_deadline = NO_EVENT;
+	for (u32 i = 0; i < n_guests; i++)
+		if (guests[i].state == GUEST_RUNNING && guests[i].vcpu.halted)
+			wake_deadline = MIN(wake_deadline, guest_next_event(&guests[i]));
+}
+
 static void arm_preemption_timer(struct vcpu *v, u64 now)
 {
-	u64 deadline = guest_next_event(v->guest), ticks;
+	u64 deadline = MIN(guest_next_event(v->guest), wake_deadline), ticks;
 
 	if (guests_running() > 1)
 		deadline = MIN(deadline, slice_end);
+	if (serial_poll())
+		deadline = MIN(deadline, now + drain_ticks); /* come back to drain the console */
 	ticks = deadline > now ? (deadline - now) >> preemption_rate : 0;
 	vmcs_write32(VMCS_PREEMPTION_TIMER, (u32)MIN(ticks, 0xffffffffull));
 }
@@ -190,7 +218,9 @@ static void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
 		return; /* a failed entry, not an exit */
 	v->stats.count[reason]++;
 	v->stats.total++;
-	v->stats.cycles[reason] += rdtsc() - exit_tsc;
+	v->stats.cycles[reason] += rdtsc() - exit_tsc - idle_ticks;
+	v->stats.idle += idle_ticks;
+	idle_ticks = 0;
 }
 
 int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
@@ -200,7 +230,8 @@ int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
 	int launch;
 
 	update_devices(v->guest, now);
-	if (v->guest->state != GUEST_RUNNING || v->halted || now >= slice_end) {
+	if (v->guest->state != GUEST_RUNNING || v->halted || now >= slice_end ||
+	    now >= wake_deadline) {
 		next = pick_next(v);
 		if (!next) {
 			account_exit(v, reason, exit_tsc);
@@ -210,6 +241,7 @@ int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
 			switch_to(v, next);
 		now = rdtsc();
 		slice_end = now + slice_ticks;
+		update_wake_deadline();
 	}
 	launch = enter(next, now);
 	account_exit(v, reason, exit_tsc);
@@ -225,6 +257,8 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	n_guests = n;
 	preemption_rate = rate;
 	slice_ticks = tsc_hz / 1000 * SCHED_SLICE_MS;
+	drain_ticks = tsc_hz / 1000000 * SERIAL_DRAIN_US;
+	serial_set_buffered(true);
 	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
 	for (u32 i = 0; i < n && !first; i++)
 		if (guests[i].state == GUEST_RUNNING)

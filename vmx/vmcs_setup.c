@@ -1,7 +1,6 @@
 /* Controls from the capability MSRs and the VMCS of each vCPU (SDM Vol. 3C chapter 25). */
 #include <kestrel/arch.h>
 #include <kestrel/cpu.h>
-#include <kestrel/fmt.h>
 #include <kestrel/msr.h>
 #include <kestrel/msr_policy.h>
 #include <kestrel/string.h>
@@ -32,89 +31,6 @@ extern const u8 vmx_exit[];
 static struct vmx_guest_fixed guest_fixed;
 static struct vmx_controls controls;
 static bool vpid_enabled;
-
-int vmx_adjust_controls(u64 cap_msr, u32 required, u32 optional, u32 forbidden, u32 *out,
-			int *bad_bit)
-{
-	u32 allowed0 = (u32)cap_msr, allowed1 = (u32)(cap_msr >> 32);
-	u32 missing = required & ~allowed1, forced = forbidden & allowed0;
-
-	if (missing || forced) {
-		*bad_bit = __builtin_ctz(missing ? missing : forced);
-		return -1;
-	}
-	*out = ((required | optional) & allowed1) | allowed0;
-	return 0;
-}
-
-static const char *const pin_names[32] = {
-	[0] = "external-interrupt exiting", [3] = "NMI exiting",
-	[6] = "activate VMX-preemption timer",
-};
-static const char *const proc_names[32] = {
-	[2] = "interrupt-window exiting", [7] = "HLT exiting", [10] = "MWAIT exiting",
-	[11] = "RDPMC exiting", [15] = "CR3-load exiting", [16] = "CR3-store exiting",
-	[19] = "CR8-load exiting", [20] = "CR8-store exiting", [21] = "use TPR shadow",
-	[25] = "use I/O bitmaps", [28] = "use MSR bitmaps", [29] = "MONITOR exiting",
-	[31] = "activate secondary controls",
-};
-static const char *const proc2_names[32] = {
-	[1] = "enable EPT", [6] = "WBINVD exiting", [7] = "unrestricted guest",
-};
-static const char *const exit_names[32] = {
-	[9] = "host address-space size", [15] = "acknowledge interrupt on exit", [18] = "save IA32_PAT", [19] = "load IA32_PAT",
-	[20] = "save IA32_EFER", [21] = "load IA32_EFER",
-};
-static const char *const entry_names[32] = {
-	[14] = "load IA32_PAT", [15] = "load IA32_EFER",
-};
-
-static const char *adjust(const char *kind, const char *const names[32], u64 cap, u32 required,
-			  u32 optional, u32 forbidden, u32 *out)
-{
-	static char msg[120];
-	int bit;
-
-	if (!vmx_adjust_controls(cap, required, optional, forbidden, out, &bit))
-		return NULL;
-	fmt_snprintf(msg, sizeof(msg), "the CPU %s the '%s' %s control (bit %d)",
-		     required & (1u << bit) ? "lacks" : "forces on", names[bit] ? names[bit] : "?",
-		     kind, bit);
-	return msg;
-}
-
-const char *vmx_controls_compute(const struct vmx_msrs *m, struct vmx_controls *out)
-{
-	const char *err;
-
-	err = adjust("pin-based", pin_names, m->pinbased,
-		     PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
-		     PIN_VIRTUAL_NMIS, 0, &out->pin);
-	if (!err)
-		err = adjust("processor-based", proc_names, m->procbased,
-			     PROC_HLT_EXITING | PROC_MWAIT_EXITING | PROC_RDPMC_EXITING |
-				     PROC_USE_TPR_SHADOW | PROC_USE_IO_BITMAPS |
-				     PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING |
-				     PROC_ACTIVATE_SECONDARY | PROC_USE_TSC_OFFSETTING,
-			     0,
-			     PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
-				     PROC_CR8_STORE_EXITING,
-			     &out->proc);
-	if (!err)
-		err = adjust("secondary processor-based", proc2_names, m->procbased2,
-			     PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_WBINVD_EXITING,
-			     PROC2_ENABLE_VPID, 0, &out->proc2);
-	if (!err)
-		err = adjust("VM-exit", exit_names, m->exit,
-			     EXIT_HOST_ADDRESS_SPACE_SIZE | EXIT_ACK_INTERRUPT_ON_EXIT | EXIT_SAVE_PAT |
-				     EXIT_LOAD_PAT |
-				     EXIT_SAVE_EFER | EXIT_LOAD_EFER,
-			     EXIT_SAVE_DEBUG_CONTROLS, 0, &out->exit);
-	if (!err)
-		err = adjust("VM-entry", entry_names, m->entry, ENTRY_LOAD_PAT | ENTRY_LOAD_EFER,
-			     ENTRY_LOAD_DEBUG_CONTROLS, ENTRY_IA32E_MODE_GUEST, &out->entry);
-	return err;
-}
 
 void vmx_setup_init(const struct vmx_msrs *m, const struct vmx_caps *c,
 		    const struct vmx_controls *ctl)

@@ -2,6 +2,7 @@
 #include <kestrel/cpu.h>
 #include <kestrel/log.h>
 #include <kestrel/msr.h>
+#include <kestrel/vmcs.h>
 #include <kestrel/vmx.h>
 
 #define CPUID1_ECX_VMX (1u << 5)
@@ -33,10 +34,11 @@ void vmx_read_msrs(struct vmx_msrs *m)
 	m->cr0_fixed1 = rdmsr(MSR_IA32_VMX_CR0_FIXED1);
 	m->cr4_fixed0 = rdmsr(MSR_IA32_VMX_CR4_FIXED0);
 	m->cr4_fixed1 = rdmsr(MSR_IA32_VMX_CR4_FIXED1);
-	if (vmx_ctl_may_set(m->procbased, 31)) {
+	if (vmx_ctl_may_set(m->procbased, PROC_ACTIVATE_SECONDARY)) {
 		m->procbased2 = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
 		/* A.10: the EPT/VPID MSR exists when either control may be 1. */
-		if (vmx_ctl_may_set(m->procbased2, 1) || vmx_ctl_may_set(m->procbased2, 5))
+		if (vmx_ctl_may_set(m->procbased2, PROC2_ENABLE_EPT) ||
+		    vmx_ctl_may_set(m->procbased2, PROC2_ENABLE_VPID))
 			m->ept_vpid_cap = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
 	}
 }

@@ -177,11 +177,12 @@ u64 guest_exits_during(u32 reason, void (*fn)(void *arg), void *arg);
 void pic_init(u16 unmasked_irqs); /* bit n = IRQ n; IRQ2 (cascade) is added when any of 8-15 */
 void pic_eoi(unsigned irq);
 void pic_mask_all(void);
+u16 pic_read_irr(void); /* OCW3 read of the request registers: bit n = IRQ n requested */
 /* Channel 0, mode 2 (rate generator), lobyte/hibyte, at hz. */
 void pit_start(unsigned hz);
 void pit_stop(void); /* channel 0 to mode 0 with count 1: one last tick, then none */
-/* TSC ticks per ms: CPUID 0x40000010 on Kestrel, else CPUID 0x15, else a 50 ms PIT channel 2
- * measurement (port 0x61 gate). Computed once. */
+/* TSC ticks per ms: CPUID 0x40000010 on Kestrel, else CPUID 0x15, else the median of five
+ * 20 ms PIT channel 2 one-shots (port 0x61 gate). Computed once. */
 u64 guest_tsc_khz(void);
 void guest_delay_us(u64 us); /* TSC busy-wait (interrupts as they are) */
 

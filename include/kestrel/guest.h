@@ -24,6 +24,7 @@ struct exit_stats {
 	u64 count[EXIT_REASON_MAX];
 	u64 cycles[EXIT_REASON_MAX]; /* root-mode TSC ticks, exit stub to just before resume */
 	u64 total;
+	u64 idle; /* TSC ticks the CPU waited, all vCPUs halted, on this vCPU's exits */
 };
 
 /* The MSRs a guest owns through the bitmap that VM entry and exit do not switch. */

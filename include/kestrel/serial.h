@@ -1,4 +1,8 @@
-/* The host's 16550 serial port: Kestrel's console once the firmware is gone. */
+/*
+ * The host's 16550 serial port: Kestrel's console once the firmware is gone. While guests run,
+ * output is buffered and drained a FIFO-load at a time from the scheduler, so a line printed in
+ * root mode costs microseconds, not the ~90 µs per character the wire takes at 115200 baud.
+ */
 #ifndef KESTREL_SERIAL_H
 #define KESTREL_SERIAL_H
 
@@ -8,5 +12,14 @@
 
 void serial_init(void);
 void serial_write(const char *text, size_t len); /* "\n" goes out as "\r\n" */
+
+/* From now on buffer output (drained by serial_poll); before, every write waits for the wire. */
+void serial_set_buffered(bool buffered);
+
+/* Move what the UART can take now from the buffer to it. Returns true while output remains. */
+bool serial_poll(void);
+
+/* Wait until everything, the last stop bit included, has left the UART. */
+void serial_flush(void);
 
 #endif

@@ -23,7 +23,7 @@ struct uart {
 	u8 ier, lcr, mcr, fcr, scr, dll, dlm;
 	u8 lsr_errors;		/* LSR bits 4-1, cleared by reading LSR */
 	u8 msr;			/* modem inputs (bits 7-4) and their deltas (bits 3-0) */
-	bool thre_pending;	/* the THR-empty interrupt, until IIR reports it or THR is written */
+	bool thre_pending;	/* THR-empty interrupt: until IIR reports it or THR is written */
 	bool irq_level;		/* what the line was last driven to */
 };
 

@@ -41,9 +41,9 @@ void vmx_read_msrs(struct vmx_msrs *m);
 const char *vmx_caps_decode(const struct vmx_msrs *m, struct vmx_caps *c);
 
 /* allowed-0 / allowed-1 halves of a control MSR (SDM Vol. 3D A.3). */
-static inline bool vmx_ctl_may_set(u64 ctl_msr, u32 bit)
+static inline bool vmx_ctl_may_set(u64 ctl_msr, u32 control)
 {
-	return (ctl_msr >> 32) & (1ull << bit);
+	return (ctl_msr >> 32) & control;
 }
 
 #endif

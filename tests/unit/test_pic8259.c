@@ -393,6 +393,14 @@ static void irq_line_adapter(void **state)
 	assert_int_equal(e.pic.spurious, 0);
 }
 
+static void ports_taken(void **state)
+{
+	struct env e;
+
+	setup_bare(&e);
+	assert_int_equal(pic_register(&e.pic, &e.bus), -1);
+}
+
 struct fuzz_pic {
 	u64 before;
 	struct pic pic;
@@ -444,6 +452,7 @@ int main(void)
 		cmocka_unit_test(special_mask_mode),
 		cmocka_unit_test(reinit_resets_edges),
 		cmocka_unit_test(irq_line_adapter),
+		cmocka_unit_test(ports_taken),
 		cmocka_unit_test(hostile_accesses),
 	};
 

@@ -50,7 +50,8 @@ static inline unsigned vdev_fuzz(struct vdev_bus *bus, const struct fuzz_target 
 		if ((r >> 8) % 8 == 0) {
 			port = (u16)fuzz_next(&rng); /* anywhere */
 		} else {
-			u32 span = range[1] - range[0] + 5u; /* the range and two ports either side */
+			/* The range and two ports either side. */
+			u32 span = range[1] - range[0] + 5u;
 
 			port = (u16)(range[0] - 2 + fuzz_next(&rng) % span);
 		}
