@@ -107,3 +107,28 @@ void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
 	if (unclaimed)
 		bus->unclaimed_writes++;
 }
+
+int vdev_register_mmio(struct vdev_bus *bus, u64 base, u64 size, const struct vdev_mmio_ops *ops,
+		       void *dev, const char *name)
+{
+	if (bus->n_mmio == VDEV_MAX_MMIO_RANGES || size == 0 || base + size < base || !ops ||
+	    !ops->read || !ops->write)
+		return -1;
+	for (u32 i = 0; i < bus->n_mmio; i++)
+		if (base < bus->mmio[i].base + bus->mmio[i].size &&
+		    bus->mmio[i].base < base + size)
+			return -1;
+	bus->mmio[bus->n_mmio++] = (struct vdev_mmio_range){ base, size, ops, dev, name };
+	return 0;
+}
+
+const struct vdev_mmio_range *vdev_mmio_find(const struct vdev_bus *bus, u64 gpa, u32 size)
+{
+	for (u32 i = 0; i < bus->n_mmio; i++) {
+		const struct vdev_mmio_range *r = &bus->mmio[i];
+
+		if (gpa >= r->base && gpa - r->base < r->size && size <= r->size - (gpa - r->base))
+			return r;
+	}
+	return NULL;
+}

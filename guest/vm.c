@@ -197,7 +197,7 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 	       const struct boot_file *kernel, const struct vm_env *env)
 {
-	u64 entry;
+	struct vcpu_entry entry = { .mode = ENTRY_PROTECTED32 };
 
 	memset(g, 0, sizeof(*g));
 	g->config = cfg;
@@ -211,10 +211,11 @@ void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 		return;
 	}
 	if (create_memory(g, env) || create_devices(g) || create_vcpu(g, env) ||
-	    load_image(g, cfg, kernel, &entry))
+	    load_image(g, cfg, kernel, &entry.rip))
 		return;
-	vmcs_setup_vcpu(&g->vcpu, env->exit_stack_slot, entry, MULTIBOOT_BOOTLOADER_MAGIC,
-			(u32)MB_INFO_GPA);
+	entry.gpr[GPR_RAX] = MULTIBOOT_BOOTLOADER_MAGIC;
+	entry.gpr[GPR_RBX] = MB_INFO_GPA;
+	vmcs_setup_vcpu(&g->vcpu, env->exit_stack_slot, &entry);
 	g->vcpu.proc_controls = vmcs_read32(VMCS_PROC_CONTROLS);
 	log_info("guest '%s': %llu MiB at host 0x%llx, EPT %u tables, VPID %u", g->name,
 		 g->ram_size >> 20, g->ram_hpa, g->ept.pt.tables, g->vcpu.vpid);

@@ -31,8 +31,11 @@ struct cpuid_leaf_rule {
 #define LEAF1_ECX_XSAVE (BIT(26) | BIT(28)) /* XSAVE, AVX */
 #define LEAF1_ECX_OSXSAVE BIT(27)
 #define LEAF1_ECX_HYPERVISOR BIT(31)
-/* Leaf 1 EDX: everything but PSN, DS, ACPI thermal, TM, PBE and HTT (set from the topology). */
-#define LEAF1_EDX_ALLOW (0xffffffffu & ~(BIT(18) | BIT(21) | BIT(22) | BIT(28) | BIT(29) | BIT(31)))
+/* Leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, APIC, SEP, MTRR, PGE, MCA, CMOV, PAT,
+ * PSE-36, CLFSH, MMX, FXSR, SSE, SSE2, SS. Hidden: PSN, DS, ACPI thermal, TM, PBE, the reserved
+ * bits 10, 20 and 30, and HTT (set from the topology). */
+#define LEAF1_EDX_ALLOW                                                                            \
+	(0x3ffu /* bits 0-9 */ | 0x3f800u /* bits 11-17 */ | BIT(19) | 0x0f800000u /* 23-27 */)
 #define LEAF1_EDX_HTT BIT(28)
 /* Leaf 7.0 EBX: FSGSBASE, BMI1, FDP_EXCPTN_ONLY, SMEP, BMI2, ERMS, FPU CS/DS deprecation, RDSEED,
  * ADX, SMAP, CLFLUSHOPT, CLWB, SHA. AVX2 only with XSAVE. */
@@ -42,7 +45,10 @@ struct cpuid_leaf_rule {
 #define LEAF7_EBX_XSAVE BIT(5)
 #define LEAF7_ECX_ALLOW (BIT(2) | BIT(8) | BIT(9) | BIT(10)) /* UMIP, GFNI, VAES, VPCLMULQDQ */
 #define LEAF7_EDX_ALLOW BIT(4)                              /* fast short REP MOVSB */
-#define EXT1_EDX_RDTSCP BIT(27) /* hidden: IA32_TSC_AUX is not switched between guests */
+/* 0x80000001 ECX: LAHF/SAHF, LZCNT, PREFETCHW. EDX: SYSCALL, NX, 1 GiB pages, LM; RDTSCP (27)
+ * hidden: IA32_TSC_AUX is not switched between guests. EAX/EBX are reserved on Intel. */
+#define EXT1_ECX_ALLOW (BIT(0) | BIT(5) | BIT(8))
+#define EXT1_EDX_ALLOW (BIT(11) | BIT(20) | BIT(26) | BIT(29))
 #define EXT7_EDX_INVARIANT_TSC BIT(8)
 
 static void leaf_max_basic(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,
@@ -165,8 +171,7 @@ static void leaf_kestrel_timing(cpuid_host_fn host, const struct cpuid_ctx *ctx,
 static void leaf_max_ext(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,
 			 struct cpuid_regs *r)
 {
-	*r = host(0x80000000, 0);
-	r->eax = CPUID_MAX_EXT_LEAF;
+	*r = (struct cpuid_regs){ .eax = CPUID_MAX_EXT_LEAF }; /* EBX-EDX: reserved on Intel */
 }
 
 static void leaf_power(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,
@@ -199,7 +204,7 @@ static const struct cpuid_leaf_rule kestrel_rules[KESTREL_CPUID_MAX - KESTREL_CP
 
 static const struct cpuid_leaf_rule ext_rules[CPUID_MAX_EXT_LEAF - 0x80000000 + 1] = {
 	[0x0] = COMPUTED(leaf_max_ext),
-	[0x1] = MASKED(~0u, ~0u, ~0u, ~EXT1_EDX_RDTSCP), /* LAHF, LM, NX, SYSCALL, 1G pages */
+	[0x1] = MASKED(0, 0, EXT1_ECX_ALLOW, EXT1_EDX_ALLOW),
 	[0x2] = MASKED(~0u, ~0u, ~0u, ~0u),             /* brand string */
 	[0x3] = MASKED(~0u, ~0u, ~0u, ~0u),
 	[0x4] = MASKED(~0u, ~0u, ~0u, ~0u),

@@ -118,35 +118,22 @@ static void setup_segment(u32 sel_field, u32 base_field, u32 limit_field, u32 ar
 	vmcs_write_raw(ar_field, ar);
 }
 
-/* 32-bit protected mode, flat segments, paging off (multiboot, SDM Vol. 3C 27.3.1). */
-static void setup_guest_state(u64 rip)
-{
-	u64 cr0 = CR0_PE | CR0_ET;
+#define AR_CODE64 0xa09bu /* G, L, P, S, execute/read accessed */
+#define GUEST_CODE64_SEL 0x10 /* __BOOT_CS of the Linux boot protocol */
+#define GUEST_DATA64_SEL 0x18 /* __BOOT_DS */
+#define EFER_LME (1ull << 8)
 
-	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
-	vmcs_writenat(VMCS_GUEST_CR0, (cr0 | guest_fixed.cr0_fixed0) & guest_fixed.cr0_fixed1);
-	vmcs_writenat(VMCS_CR4_SHADOW, 0);
-	vmcs_writenat(VMCS_GUEST_CR4, guest_fixed.cr4_fixed0 & guest_fixed.cr4_fixed1);
-	vmcs_writenat(VMCS_GUEST_CR3, 0);
-	setup_segment(VMCS_GUEST_CS_SEL, VMCS_GUEST_CS_BASE, VMCS_GUEST_CS_LIMIT, VMCS_GUEST_CS_AR,
-		      0x08, AR_CODE32);
-	setup_segment(VMCS_GUEST_SS_SEL, VMCS_GUEST_SS_BASE, VMCS_GUEST_SS_LIMIT, VMCS_GUEST_SS_AR,
-		      0x10, AR_DATA32);
-	setup_segment(VMCS_GUEST_DS_SEL, VMCS_GUEST_DS_BASE, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_DS_AR,
-		      0x10, AR_DATA32);
-	setup_segment(VMCS_GUEST_ES_SEL, VMCS_GUEST_ES_BASE, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_ES_AR,
-		      0x10, AR_DATA32);
-	setup_segment(VMCS_GUEST_FS_SEL, VMCS_GUEST_FS_BASE, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_FS_AR,
-		      0x10, AR_DATA32);
-	setup_segment(VMCS_GUEST_GS_SEL, VMCS_GUEST_GS_BASE, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_GS_AR,
-		      0x10, AR_DATA32);
+/*
+ * The state both entries share: flat segments, no LDT, a busy TSS, DR7 and PAT at their reset
+ * values, interrupts off (SDM Vol. 3C 27.3.1 lists what VM entry checks).
+ */
+static void setup_common_guest_state(u64 rip)
+{
 	setup_segment(VMCS_GUEST_TR_SEL, VMCS_GUEST_TR_BASE, VMCS_GUEST_TR_LIMIT, VMCS_GUEST_TR_AR,
 		      0, AR_TSS32_BUSY);
 	vmcs_write32(VMCS_GUEST_TR_LIMIT, 0xffff);
 	setup_segment(VMCS_GUEST_LDTR_SEL, VMCS_GUEST_LDTR_BASE, VMCS_GUEST_LDTR_LIMIT,
 		      VMCS_GUEST_LDTR_AR, 0, AR_UNUSABLE);
-	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0);
-	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0xffff);
 	vmcs_writenat(VMCS_GUEST_IDTR_BASE, 0);
 	vmcs_write32(VMCS_GUEST_IDTR_LIMIT, 0xffff);
 	vmcs_writenat(VMCS_GUEST_DR7, DR7_INIT);
@@ -161,10 +148,59 @@ static void setup_guest_state(u64 rip)
 	vmcs_writenat(VMCS_GUEST_SYSENTER_EIP, 0);
 	vmcs_write64(VMCS_GUEST_DEBUGCTL, 0);
 	vmcs_write64(VMCS_GUEST_PAT, PAT_POWER_ON);
+}
+
+static void setup_data_segments(u16 sel)
+{
+	setup_segment(VMCS_GUEST_SS_SEL, VMCS_GUEST_SS_BASE, VMCS_GUEST_SS_LIMIT, VMCS_GUEST_SS_AR,
+		      sel, AR_DATA32);
+	setup_segment(VMCS_GUEST_DS_SEL, VMCS_GUEST_DS_BASE, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_DS_AR,
+		      sel, AR_DATA32);
+	setup_segment(VMCS_GUEST_ES_SEL, VMCS_GUEST_ES_BASE, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_ES_AR,
+		      sel, AR_DATA32);
+	setup_segment(VMCS_GUEST_FS_SEL, VMCS_GUEST_FS_BASE, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_FS_AR,
+		      sel, AR_DATA32);
+	setup_segment(VMCS_GUEST_GS_SEL, VMCS_GUEST_GS_BASE, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_GS_AR,
+		      sel, AR_DATA32);
+}
+
+static void set_guest_crs(u64 cr0, u64 cr4, u64 cr3)
+{
+	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+	vmcs_writenat(VMCS_GUEST_CR0, (cr0 | guest_fixed.cr0_fixed0) & guest_fixed.cr0_fixed1);
+	vmcs_writenat(VMCS_CR4_SHADOW, cr4);
+	vmcs_writenat(VMCS_GUEST_CR4, (cr4 | guest_fixed.cr4_fixed0) & guest_fixed.cr4_fixed1);
+	vmcs_writenat(VMCS_GUEST_CR3, cr3);
+}
+
+/* Multiboot: 32-bit protected mode, flat segments, paging off. */
+static void setup_protected32(const struct vcpu_entry *e)
+{
+	set_guest_crs(CR0_PE | CR0_ET, 0, 0);
+	setup_segment(VMCS_GUEST_CS_SEL, VMCS_GUEST_CS_BASE, VMCS_GUEST_CS_LIMIT, VMCS_GUEST_CS_AR,
+		      0x08, AR_CODE32);
+	setup_data_segments(0x10);
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0xffff);
 	vmcs_write64(VMCS_GUEST_EFER, 0);
 }
 
-void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, u64 rip, u32 eax, u32 ebx)
+/* Linux' 64-bit entry (Documentation/arch/x86/boot.rst, "64-bit Boot Protocol"): long mode
+ * with the loader's identity map, CS = __BOOT_CS, the data segments __BOOT_DS. */
+static void setup_long64(const struct vcpu_entry *e)
+{
+	set_guest_crs(CR0_PE | CR0_ET | CR0_PG, CR4_PAE, e->cr3);
+	setup_segment(VMCS_GUEST_CS_SEL, VMCS_GUEST_CS_BASE, VMCS_GUEST_CS_LIMIT, VMCS_GUEST_CS_AR,
+		      GUEST_CODE64_SEL, AR_CODE64);
+	setup_data_segments(GUEST_DATA64_SEL);
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, e->gdt_base);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, e->gdt_limit);
+	vmcs_write64(VMCS_GUEST_EFER, EFER_LME | EFER_LMA);
+	/* SDM Vol. 3C 27.3.1.1: "IA-32e mode guest" must match EFER.LMA. */
+	vmcs_write32(VMCS_ENTRY_CONTROLS, controls.entry | ENTRY_IA32E_MODE_GUEST);
+}
+
+void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, const struct vcpu_entry *entry)
 {
 	u64 vmcs = v->vmcs;
 
@@ -173,9 +209,11 @@ void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, u64 rip, u32 eax, u32 
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
 	setup_host_state(exit_stack_slot);
 	setup_controls(v);
-	setup_guest_state(rip);
-	memset(&v->regs, 0, sizeof(v->regs));
-	v->regs.gpr[GPR_RAX] = eax;
-	v->regs.gpr[GPR_RBX] = ebx;
+	setup_common_guest_state(entry->rip);
+	if (entry->mode == ENTRY_LONG64)
+		setup_long64(entry);
+	else
+		setup_protected32(entry);
+	memcpy(v->regs.gpr, entry->gpr, sizeof(v->regs.gpr));
 	v->launched = false;
 }

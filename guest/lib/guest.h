@@ -170,6 +170,12 @@ static inline s64 hc_null(void) { return guest_hypercall(HC_NULL, 0, 0, 0, 0); }
  * counts the querying VMCALL itself. Only meaningful on Kestrel.
  */
 u64 guest_exits_during(u32 reason, void (*fn)(void *arg), void *arg);
+/*
+ * The same for the exits fn's own instructions cause: every reason except the asynchronous
+ * ones (external interrupt, VMX-preemption timer: Kestrel's time slices and device deadlines,
+ * which can land anywhere). *async, if not NULL, receives how many of those there were.
+ */
+u64 guest_sync_exits_during(void (*fn)(void *arg), void *arg, u64 *async);
 
 /* --- time: PIT, PIC, TSC ------------------------------------------------------------------ */
 #define PIT_HZ 1193182u
@@ -317,6 +323,7 @@ static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 #define EXIT_REASON_RDMSR 31
 #define EXIT_REASON_WRMSR 32
 #define EXIT_REASON_EPT_VIOLATION 48
+#define EXIT_REASON_PREEMPTION_TIMER 52
 
 /* Runtime internals shared between the runtime's files. */
 void guest_trap_init(void);

@@ -231,6 +231,37 @@ u64 guest_exits_during(u32 reason, void (*fn)(void *arg), void *arg)
 	return total >= baseline ? total - baseline : 0;
 }
 
+struct sync_count {
+	u64 all, async;
+};
+
+/* Exits of every reason and of the asynchronous reasons across fn (VMCALLs included). */
+static struct sync_count sync_exits_around(void (*fn)(void *), void *arg)
+{
+	u64 all = hc_exit_count(GUEST_EXIT_ALL);
+	u64 irq = hc_exit_count(EXIT_REASON_EXTERNAL_INTERRUPT);
+	u64 timer = hc_exit_count(EXIT_REASON_PREEMPTION_TIMER);
+	struct sync_count c;
+
+	fn(arg);
+	c.all = hc_exit_count(GUEST_EXIT_ALL) - all;
+	c.async = hc_exit_count(EXIT_REASON_EXTERNAL_INTERRUPT) - irq +
+		  hc_exit_count(EXIT_REASON_PREEMPTION_TIMER) - timer;
+	return c;
+}
+
+u64 guest_sync_exits_during(void (*fn)(void *arg), void *arg, u64 *async)
+{
+	struct sync_count base = sync_exits_around(nothing, NULL);
+	struct sync_count run = sync_exits_around(fn, arg);
+	u64 base_sync = base.all - MIN(base.async, base.all);
+	u64 run_sync = run.all - MIN(run.async, run.all);
+
+	if (async)
+		*async = run.async;
+	return run_sync > base_sync ? run_sync - base_sync : 0;
+}
+
 NORETURN void guest_power_off(u32 status)
 {
 	guest_flush();

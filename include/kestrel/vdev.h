@@ -1,6 +1,6 @@
 /*
- * Virtual devices: each claims I/O port ranges (and later MMIO ranges) of one guest and gets
- * read/write callbacks. A new device is one file plus one registration call. Pure C: the unit
+ * Virtual devices: each claims I/O port ranges or guest-physical MMIO ranges of one guest and
+ * gets read/write callbacks. A new device is one file plus one registration call. Pure C: the unit
  * tests drive devices through this interface without any VT-x.
  */
 #ifndef KESTREL_VDEV_H
@@ -23,11 +23,27 @@ struct vdev_port_range {
 	const char *name;
 };
 
+struct vdev_mmio_ops {
+	/* `offset` from the range's base; `size` is 1, 2, 4 or 8 bytes. */
+	u64 (*read)(void *dev, u64 offset, u32 size);
+	void (*write)(void *dev, u64 offset, u32 size, u64 value);
+};
+
+struct vdev_mmio_range {
+	u64 base, size;
+	const struct vdev_mmio_ops *ops;
+	void *dev;
+	const char *name;
+};
+
 #define VDEV_MAX_PORT_RANGES 32
+#define VDEV_MAX_MMIO_RANGES 8
 
 struct vdev_bus {
 	struct vdev_port_range ranges[VDEV_MAX_PORT_RANGES];
 	u32 n_ranges;
+	struct vdev_mmio_range mmio[VDEV_MAX_MMIO_RANGES];
+	u32 n_mmio;
 	u64 unclaimed_reads, unclaimed_writes; /* accesses to ports no device claims */
 };
 
@@ -41,5 +57,13 @@ int vdev_register_ports(struct vdev_bus *bus, u16 first, u16 last, const struct 
  * access that straddles two ranges is split byte by byte. */
 u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size);
 void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value);
+
+/* Claim guest-physical [base, base+size). Returns 0, or -1 on overlap, a full table, size 0
+ * or wrap-around. */
+int vdev_register_mmio(struct vdev_bus *bus, u64 base, u64 size, const struct vdev_mmio_ops *ops,
+		       void *dev, const char *name);
+
+/* The device claiming all of [gpa, gpa+size), or NULL: such an access has nowhere to go. */
+const struct vdev_mmio_range *vdev_mmio_find(const struct vdev_bus *bus, u64 gpa, u32 size);
 
 #endif

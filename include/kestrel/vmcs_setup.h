@@ -35,11 +35,25 @@ void vmx_setup_init(const struct vmx_msrs *m, const struct vmx_caps *c,
 		    const struct vmx_controls *ctl);
 const struct vmx_guest_fixed *vmx_guest_fixed_bits(void);
 
+/* How a guest starts. */
+enum vcpu_entry_mode {
+	ENTRY_PROTECTED32, /* multiboot: 32-bit flat segments, paging off (unrestricted guest) */
+	ENTRY_LONG64,      /* Linux' 64-bit boot protocol: paging on through `cr3` */
+};
+
+struct vcpu_entry {
+	enum vcpu_entry_mode mode;
+	u64 rip;
+	u64 gpr[GPR_COUNT]; /* initial registers (EAX/EBX for multiboot, RSI for Linux) */
+	u64 cr3;            /* ENTRY_LONG64: identity map the loader built */
+	u64 gdt_base;       /* ENTRY_LONG64: code at selector 0x10, data at 0x18 */
+	u32 gdt_limit;
+};
+
 /*
  * VMCLEAR + VMPTRLD the vCPU's VMCS and write every field: host state (returning to
- * vmx_exit on `exit_stack_slot`), controls, bitmaps, EPT, and the guest state of a 32-bit
- * protected-mode, paging-off entry at `rip` with EAX/EBX as given (the multiboot convention).
+ * vmx_exit on `exit_stack_slot`), controls, bitmaps, EPT, and the guest's entry state.
  */
-void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, u64 rip, u32 eax, u32 ebx);
+void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, const struct vcpu_entry *entry);
 
 #endif
