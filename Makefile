@@ -86,6 +86,7 @@ unit_vdev_SRCS     := guest/vdev.c
 unit_pic8259_SRCS  := guest/pic8259.c guest/vdev.c
 unit_pit8254_SRCS  := guest/pit8254.c guest/vdev.c
 unit_uart16550_SRCS := guest/uart16550.c guest/vdev.c
+unit_x86_decode_SRCS := vmx/x86_decode.c
 unit_cpuid_policy_SRCS := vmx/cpuid_policy.c
 unit_msr_policy_SRCS := vmx/msr_policy.c
 unit_vmx_controls_SRCS := vmx/vmx_caps.c drivers/fmt.c

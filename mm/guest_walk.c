@@ -5,6 +5,7 @@
 #define CR0_WP (1ull << 16)
 #define CR4_PSE (1ull << 4)
 #define CR4_PAE (1ull << 5)
+#define CR4_SMEP (1ull << 20)
 #define EFER_LMA (1ull << 10)
 #define EFER_NXE (1ull << 11)
 #define PTE_P (1ull << 0)
@@ -34,11 +35,20 @@ static void accumulate(struct walk *w, u64 entry)
 		w->executable = false;
 }
 
+/* The #PF error code without P (SDM Vol. 3A 4.7): I/D is reported for instruction fetches only
+ * when CR4.SMEP = 1 or both CR4.PAE = 1 and EFER.NXE = 1; otherwise it is 0. */
+static u32 fault_error(const struct guest_paging *p, enum walk_access access, bool user)
+{
+	bool report_fetch = (p->cr4 & CR4_SMEP) || ((p->cr4 & CR4_PAE) && (p->efer & EFER_NXE));
+
+	return (access == WALK_WRITE ? PF_ERR_WRITE : 0) | (user ? PF_ERR_USER : 0) |
+	       (access == WALK_FETCH && report_fetch ? PF_ERR_FETCH : 0);
+}
+
 static enum walk_result check(const struct walk *w, enum walk_access access, bool user,
 			      u32 *pf_error)
 {
-	u32 err = PF_ERR_PRESENT | (access == WALK_WRITE ? PF_ERR_WRITE : 0) |
-		  (user ? PF_ERR_USER : 0) | (access == WALK_FETCH ? PF_ERR_FETCH : 0);
+	u32 err = PF_ERR_PRESENT | fault_error(w->p, access, user);
 
 	/* Supervisor writes to read-only pages fault only with CR0.WP (SDM Vol. 3A 4.6.1). */
 	if ((user && !w->user_ok) ||
@@ -50,10 +60,10 @@ static enum walk_result check(const struct walk *w, enum walk_access access, boo
 	return WALK_OK;
 }
 
-static enum walk_result not_present(enum walk_access access, bool user, u32 *pf_error)
+static enum walk_result not_present(const struct guest_paging *p, enum walk_access access,
+				    bool user, u32 *pf_error)
 {
-	*pf_error = (access == WALK_WRITE ? PF_ERR_WRITE : 0) | (user ? PF_ERR_USER : 0) |
-		    (access == WALK_FETCH ? PF_ERR_FETCH : 0);
+	*pf_error = fault_error(p, access, user);
 	return WALK_PAGE_FAULT;
 }
 
@@ -82,7 +92,7 @@ enum walk_result guest_walk(const struct guest_paging *p, gpa_read_fn read, void
 		if (r != WALK_OK)
 			return r;
 		if (!(entry & PTE_P))
-			return not_present(access, user, pf_error);
+			return not_present(p, access, user, pf_error);
 		table = entry & ADDR_MASK;
 		level = 2;
 	} else {
@@ -98,7 +108,7 @@ enum walk_result guest_walk(const struct guest_paging *p, gpa_read_fn read, void
 		if (r != WALK_OK)
 			return r;
 		if (!(entry & PTE_P))
-			return not_present(access, user, pf_error);
+			return not_present(p, access, user, pf_error);
 		accumulate(&w, entry);
 		if (level == 1) {
 			*gpa = (entry & ADDR_MASK) | (la & 0xfff);

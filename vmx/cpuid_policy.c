@@ -5,7 +5,6 @@
  */
 #include <kestrel/cpuid_policy.h>
 #include <kestrel/hypercall.h>
-#include <kestrel/string.h>
 
 #define BIT(n) (1u << (n))
 
@@ -145,15 +144,18 @@ static void leaf_frequency(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 
 	*r = (struct cpuid_regs){ .eax = mhz, .ebx = mhz, .ecx = 100 };
 }
 
+/* "Kestrel VMM " as the three little-endian dwords CPUID returns (EBX, ECX, EDX). */
+#define SIG_DWORD(a, b, c, d) ((u32)(a) | (u32)(b) << 8 | (u32)(c) << 16 | (u32)(d) << 24)
+
 static void leaf_kestrel(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,
 			 struct cpuid_regs *r)
 {
-	const char *sig = KESTREL_SIGNATURE;
-
-	r->eax = KESTREL_CPUID_MAX;
-	memcpy(&r->ebx, sig, 4);
-	memcpy(&r->ecx, sig + 4, 4);
-	memcpy(&r->edx, sig + 8, 4);
+	*r = (struct cpuid_regs){
+		.eax = KESTREL_CPUID_MAX,
+		.ebx = SIG_DWORD('K', 'e', 's', 't'),
+		.ecx = SIG_DWORD('r', 'e', 'l', ' '),
+		.edx = SIG_DWORD('V', 'M', 'M', ' '),
+	};
 }
 
 static void leaf_kestrel_version(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,

@@ -4,6 +4,7 @@
  * with REP) are emulated a page at a time and restarted until RCX reaches zero.
  */
 #include <kestrel/cpu.h>
+#include <kestrel/sched.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
@@ -98,8 +99,10 @@ void exit_io(struct vcpu *v)
 
 	if (q & IO_QUAL_STRING) {
 		string_io(v, IO_QUAL_PORT(q), size, in, q & IO_QUAL_REP);
+		sched_devices_changed(v->guest);
 		return;
 	}
 	port_io(v, IO_QUAL_PORT(q), size, in);
+	sched_devices_changed(v->guest);
 	vcpu_skip_instruction(v);
 }

@@ -35,15 +35,30 @@ struct vcpu *sched_current(void)
 	return current;
 }
 
-static u64 guest_next_event(const struct guest *g)
+static u32 n_running; /* guests not yet stopped, counted by sched_guest_stopped() */
+
+void sched_devices_changed(struct guest *g)
 {
-	return pit_next_event(&g->pit);
+	g->next_event = pit_next_event(&g->pit);
 }
 
+void sched_guest_stopped(struct guest *g)
+{
+	n_running--;
+}
+
+static u64 guest_next_event(const struct guest *g)
+{
+	return g->next_event;
+}
+
+/* Bring a guest's timers up to `now`; cheap when nothing is due (one compare per exit). */
 static void update_devices(struct guest *g, u64 now)
 {
-	if (now >= guest_next_event(g))
+	if (now >= g->next_event) {
 		pit_update(&g->pit, now);
+		sched_devices_changed(g);
+	}
 }
 
 static bool vcpu_runnable(struct vcpu *v, u64 now)
@@ -58,11 +73,7 @@ static bool vcpu_runnable(struct vcpu *v, u64 now)
 
 static u32 guests_running(void)
 {
-	u32 n = 0;
-
-	for (u32 i = 0; i < n_guests; i++)
-		n += guests[i].state == GUEST_RUNNING;
-	return n;
+	return n_running;
 }
 
 static void log_exit_stats(const struct vcpu *v)
@@ -260,9 +271,15 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	drain_ticks = tsc_hz / 1000000 * SERIAL_DRAIN_US;
 	serial_set_buffered(true);
 	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
-	for (u32 i = 0; i < n && !first; i++)
-		if (guests[i].state == GUEST_RUNNING)
+	n_running = 0; /* guests stopped while being built were never counted */
+	for (u32 i = 0; i < n; i++) {
+		if (guests[i].state != GUEST_RUNNING)
+			continue;
+		n_running++;
+		sched_devices_changed(&guests[i]);
+		if (!first)
 			first = &guests[i].vcpu;
+	}
 	if (!first)
 		finish_run();
 	current = first;

@@ -2,6 +2,7 @@
 #include <kestrel/fmt.h>
 #include <kestrel/guest_walk.h>
 #include <kestrel/log.h>
+#include <kestrel/sched.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
@@ -26,6 +27,7 @@ void guest_stop(struct guest *g, int status, const char *why, ...)
 		return;
 	g->state = GUEST_STOPPED;
 	g->status = status;
+	sched_guest_stopped(g);
 	va_start(ap, why);
 	fmt_vsnprintf(g->stop_reason, sizeof(g->stop_reason), why, ap);
 	va_end(ap);

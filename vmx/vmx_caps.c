@@ -107,9 +107,10 @@ static const char *const pin_names[32] = {
 	[6] = "activate VMX-preemption timer",
 };
 static const char *const proc_names[32] = {
-	[2] = "interrupt-window exiting", [7] = "HLT exiting", [10] = "MWAIT exiting",
-	[11] = "RDPMC exiting", [15] = "CR3-load exiting", [16] = "CR3-store exiting",
-	[19] = "CR8-load exiting", [20] = "CR8-store exiting", [21] = "use TPR shadow",
+	[2] = "interrupt-window exiting", [3] = "use TSC offsetting", [7] = "HLT exiting",
+	[10] = "MWAIT exiting", [11] = "RDPMC exiting", [15] = "CR3-load exiting",
+	[16] = "CR3-store exiting", [19] = "CR8-load exiting", [20] = "CR8-store exiting",
+	[21] = "use TPR shadow",
 	[25] = "use I/O bitmaps", [28] = "use MSR bitmaps", [29] = "MONITOR exiting",
 	[31] = "activate secondary controls",
 };
@@ -121,7 +122,7 @@ static const char *const exit_names[32] = {
 	[20] = "save IA32_EFER", [21] = "load IA32_EFER",
 };
 static const char *const entry_names[32] = {
-	[14] = "load IA32_PAT", [15] = "load IA32_EFER",
+	[9] = "IA-32e mode guest", [14] = "load IA32_PAT", [15] = "load IA32_EFER",
 };
 
 static const char *adjust(const char *kind, const char *const names[32], u64 cap, u32 required,

@@ -95,8 +95,9 @@ static const u8 index16[8] = { REG_RSI, REG_RDI, REG_RSI, REG_RDI,
 			       X86_REG_NONE, X86_REG_NONE, X86_REG_NONE, X86_REG_NONE };
 
 /*
- * Decode ModRM, SIB and displacement into in->mem (all but the segment). Returns the ModRM.reg
- * field (register or opcode extension), or -1 for a register operand or truncation.
+ * Decode ModRM, SIB and displacement into in->mem and in->reg (ModRM.reg with REX.R). Returns
+ * the ModRM.reg field (for the groups, an opcode extension), or -1 for a register operand
+ * (no memory to emulate) or truncation.
  */
 static int decode_modrm(struct cursor *c, enum cpu_mode mode, u8 rex, struct x86_insn *in)
 {
@@ -113,7 +114,7 @@ static int decode_modrm(struct cursor *c, enum cpu_mode mode, u8 rex, struct x86
 	m->base = X86_REG_NONE;
 	m->index = X86_REG_NONE;
 	m->scale = 1;
-	disp_size = mod == 1 ? 1 : mod == 2 ? in->addr_size : 0;
+	disp_size = mod == 1 ? 1 : mod == 2 ? (in->addr_size == 2 ? 2 : 4) : 0;
 
 	if (in->addr_size == 2) {
 		if (mod == 0 && rm == 6) {
@@ -149,6 +150,7 @@ static int decode_modrm(struct cursor *c, enum cpu_mode mode, u8 rex, struct x86
 	if (disp_size && !fetch_signed(c, disp_size, &m->disp))
 		return -1;
 	m->seg = m->base == REG_RSP || m->base == REG_RBP ? X86_SEG_SS : X86_SEG_DS;
+	in->reg = ((modrm >> 3) & 7) | (rex & REX_R ? 8 : 0);
 	return (modrm >> 3) & 7;
 }
 
@@ -157,6 +159,7 @@ static bool decode_imm(struct cursor *c, bool byte_imm, struct x86_insn *in)
 {
 	u32 n = byte_imm ? 1 : in->op_size == 2 ? 2 : 4;
 
+	in->reg = 0; /* ModRM.reg was an opcode extension */
 	if (!fetch_signed(c, n, &in->imm))
 		return false;
 	in->imm &= size_mask(in->op_size);
@@ -282,18 +285,15 @@ int x86_decode(const u8 *bytes, u32 available, enum cpu_mode mode, struct x86_in
 			: decode_one_byte(&c, mode, rex, b, out);
 	if (ret < 0 || rep)
 		return -1;
-	out->reg = out->has_imm ? 0 : (out->reg | (rex & REX_R ? 8 : 0));
-	if (ret > 0 && !out->has_imm)
-		out->reg = ret | (rex & REX_R ? 8 : 0);
-	/* Byte registers 4-7 are AH, CH, DH, BH unless there is a REX (table 3-? in 2.2.1.2). */
+	/* Byte registers 4-7 are AH, CH, DH, BH unless there is a REX (SDM Vol. 1 3.4.1.1). */
 	if (out->op_size == 1 && !out->has_imm && !rex && out->reg >= 4) {
 		out->reg -= 4;
 		out->reg_is_high_byte = true;
 	}
-	/* LOCK is #UD except on a read-modify-write of memory (SDM Vol. 2B, LOCK). */
+	/* LOCK is #UD except on a read-modify-write of memory (SDM Vol. 2A, LOCK). */
 	if (out->lock && !(out->op == X86_OP_XCHG || (out->op < X86_OP_CMP && out->mem_is_dst)))
 		return -1;
-	/* In 64-bit mode only FS and GS overrides count (SDM Vol. 1 3.3.7.1). */
+	/* In 64-bit mode only FS and GS overrides count (SDM Vol. 3A 3.2.4). */
 	if (seg >= 0 && (mode != CPU_MODE_64 || seg >= X86_SEG_FS))
 		out->mem.seg = seg;
 	out->length = c.pos;

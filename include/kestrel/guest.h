@@ -73,6 +73,7 @@ struct guest {
 	char stop_reason[160];
 	u64 ram_hpa, ram_size;
 	u64 tsc_hz; /* the guest's TSC rate: the host's, never scaled */
+	u64 next_event; /* host TSC of the earliest device event (~0 = none): sched_devices_changed() */
 	struct ept ept;
 	u8 *msr_bitmap, *io_bitmaps, *virtual_apic;
 	struct vdev_bus bus;

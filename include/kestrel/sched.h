@@ -11,6 +11,12 @@
 
 struct vcpu *sched_current(void);
 
+/* A guest's device accessed by the guest: its next timer event may have moved. */
+void sched_devices_changed(struct guest *g);
+
+/* guest_stop() tells the scheduler; the guest's vCPU is never entered again. */
+void sched_guest_stopped(struct guest *g);
+
 /* Called at the end of every exit: account the exit, pick the vCPU to enter next (switching
  * VMCS and guest-owned state when it changes), inject its events, arm the preemption timer.
  * Returns 1 when that vCPU must be VMLAUNCHed, 0 for VMRESUME. */
