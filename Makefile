@@ -86,6 +86,15 @@ unit_vdev_SRCS     := guest/vdev.c
 unit_pic8259_SRCS  := guest/pic8259.c guest/vdev.c
 unit_pit8254_SRCS  := guest/pit8254.c guest/vdev.c
 unit_uart16550_SRCS := guest/uart16550.c guest/vdev.c
+unit_acpi_pm_SRCS  := guest/acpi_pm.c guest/vdev.c
+unit_acpi_tables_SRCS := guest/acpi_tables.c guest/acpi_pm.c guest/pci_host.c guest/vdev.c \
+                         drivers/acpi.c drivers/fmt.c
+unit_rtc_cmos_SRCS := guest/rtc_cmos.c guest/vdev.c
+unit_pci_host_SRCS := guest/pci_host.c guest/vdev.c
+unit_legacy_ports_SRCS := guest/legacy_ports.c guest/vdev.c
+unit_linux_boot_SRCS := guest/linux_boot.c drivers/fmt.c
+unit_lapic_SRCS    := guest/lapic.c guest/vdev.c
+unit_ioapic_SRCS   := guest/ioapic.c guest/lapic.c guest/vdev.c
 unit_x86_decode_SRCS := vmx/x86_decode.c
 unit_cpuid_policy_SRCS := vmx/cpuid_policy.c
 unit_msr_policy_SRCS := vmx/msr_policy.c

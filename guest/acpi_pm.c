@@ -128,12 +128,11 @@ int acpi_pm_init(struct acpi_pm *pm, u16 base, struct vclock clock,
 
 int acpi_pm_register(struct acpi_pm *pm, struct vdev_bus *bus)
 {
-	u16 b = pm->base;
+	u16 b = pm->base, cnt_end = b + ACPI_PM1_CNT_OFF + ACPI_PM1_CNT_LEN - 1;
+	u16 tmr = b + ACPI_PM_TMR_OFF;
 
-	if (vdev_register_ports(bus, b + ACPI_PM1_EVT_OFF, b + ACPI_PM1_CNT_OFF + ACPI_PM1_CNT_LEN - 1,
-				&pm_ops, pm, "acpi-pm1") ||
-	    vdev_register_ports(bus, b + ACPI_PM_TMR_OFF, b + ACPI_PM_TMR_OFF + ACPI_PM_TMR_LEN - 1,
-				&pm_ops, pm, "acpi-pmtmr"))
+	if (vdev_register_ports(bus, b + ACPI_PM1_EVT_OFF, cnt_end, &pm_ops, pm, "acpi-pm1") ||
+	    vdev_register_ports(bus, tmr, tmr + ACPI_PM_TMR_LEN - 1, &pm_ops, pm, "acpi-pmtmr"))
 		return -1;
 	return 0;
 }

@@ -125,7 +125,7 @@ static void reg_write(struct ioapic *io, u32 v)
 		*e = (*e & ~RTE_HIGH_WRITABLE) | ((u64)v << 32 & RTE_HIGH_WRITABLE);
 	} else {
 		*e = (*e & ~RTE_LOW_WRITABLE) | (v & RTE_LOW_WRITABLE);
-		/* Remote IRR means nothing for edge entries; clearing it lets a stuck pin recover. */
+		/* Remote IRR means nothing for edge entries; clearing it frees a stuck pin. */
 		if (!(*e & RTE_LEVEL))
 			*e &= ~RTE_REMOTE_IRR;
 	}

@@ -267,8 +267,10 @@ void lapic_acknowledge(struct lapic *l, u8 vector)
 	set_vec(l->isr, vector, true);
 }
 
-/* SDM 11.8.5: retire the highest in-service vector; a level-triggered one also ends at the I/O
- * APIC (Remote IRR), which may deliver again at once. */
+/*
+ * SDM 11.8.5: retire the highest in-service vector. A level-triggered one also ends at the I/O
+ * APIC (Remote IRR), which may deliver again at once: the state is final before the hook runs.
+ */
 static void eoi(struct lapic *l)
 {
 	int v = highest(l->isr);
@@ -472,8 +474,10 @@ static void self_ipi(struct lapic *l, u8 vector)
 		lapic_accept_irq(l, vector, false);
 }
 
-/* Send the ICR's message. Fixed IPIs are edge-triggered: the ICR trigger bit only qualifies INIT
- * level de-assert. */
+/*
+ * Send the ICR's message. Fixed IPIs are edge-triggered: the ICR trigger bit only qualifies INIT
+ * level de-assert (SDM 11.6.1).
+ */
 static void send_ipi(struct lapic *l)
 {
 	u32 lo = l->icr_lo, dest = x2apic(l) ? l->icr_hi : l->icr_hi >> 24;
@@ -493,10 +497,9 @@ static void send_ipi(struct lapic *l)
 		break;
 	}
 	if (mode == DM_FIXED || mode == DM_LOWEST) {
-		if ((lo & LVT_VECTOR) < 16)
-			raise_error(l, ESR_SEND_ILLEGAL);
-		else if (self)
-			lapic_accept_irq(l, lo & LVT_VECTOR, false);
+		/* An illegal vector is a send error whoever the target. */
+		if (self || (lo & LVT_VECTOR) < 16)
+			self_ipi(l, lo & LVT_VECTOR);
 		else
 			l->ipis_ignored++;
 	} else if (mode == DM_NMI && self) {
@@ -721,7 +724,7 @@ int lapic_msr_write(struct lapic *l, u32 msr, u64 value)
 {
 	if (msr == MSR_IA32_TSC_DEADLINE) {
 		lapic_sync(l);
-		/* SDM 11.5.4.1: ignored in the other modes; 0 disarms; a past deadline fires now. */
+		/* SDM 11.5.4.1: only in TSC-deadline mode; 0 disarms, a past deadline fires now. */
 		if (timer_mode(l) == TIMER_DEADLINE) {
 			l->deadline = value;
 			timer_sync(l);

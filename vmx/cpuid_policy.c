@@ -129,11 +129,16 @@ static void leaf_xsave(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subl
 		r->eax &= BIT(0); /* XSAVEOPT only: XSAVES/XSAVEC need controls Kestrel leaves off */
 }
 
-/* Leaf 0x15: TSC = crystal * EBX / EAX; with crystal = TSC the guest reads its exact rate. */
+/* Leaf 0x15: TSC = crystal * EBX / EAX; with crystal = TSC the guest reads its exact rate
+ * (halved as often as ECX needs to hold it, the ratio doubling each time). */
 static void leaf_tsc_crystal(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,
 			     struct cpuid_regs *r)
 {
-	*r = (struct cpuid_regs){ .eax = 1, .ebx = 1, .ecx = (u32)ctx->tsc_hz };
+	u32 shift = 0;
+
+	while ((ctx->tsc_hz >> shift) > 0xffffffffull)
+		shift++;
+	*r = (struct cpuid_regs){ .eax = 1, .ebx = 1u << shift, .ecx = (u32)(ctx->tsc_hz >> shift) };
 }
 
 static void leaf_frequency(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 subleaf,

@@ -52,6 +52,8 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 	[EXIT_REASON_TRIPLE_FAULT] = "TRIPLE_FAULT",
 	[EXIT_REASON_INIT] = "INIT",
 	[EXIT_REASON_SIPI] = "SIPI",
+	[EXIT_REASON_IO_SMI] = "IO_SMI",
+	[EXIT_REASON_OTHER_SMI] = "OTHER_SMI",
 	[EXIT_REASON_INTERRUPT_WINDOW] = "INTERRUPT_WINDOW",
 	[EXIT_REASON_NMI_WINDOW] = "NMI_WINDOW",
 	[EXIT_REASON_TASK_SWITCH] = "TASK_SWITCH",
@@ -62,6 +64,7 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 	[EXIT_REASON_INVLPG] = "INVLPG",
 	[EXIT_REASON_RDPMC] = "RDPMC",
 	[EXIT_REASON_RDTSC] = "RDTSC",
+	[EXIT_REASON_RSM] = "RSM",
 	[EXIT_REASON_VMCALL] = "VMCALL",
 	[EXIT_REASON_VMCLEAR] = "VMCLEAR",
 	[EXIT_REASON_VMLAUNCH] = "VMLAUNCH",
@@ -86,6 +89,7 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 	[EXIT_REASON_MACHINE_CHECK] = "MACHINE_CHECK",
 	[EXIT_REASON_TPR_BELOW_THRESHOLD] = "TPR_BELOW_THRESHOLD",
 	[EXIT_REASON_APIC_ACCESS] = "APIC_ACCESS",
+	[EXIT_REASON_VIRTUALIZED_EOI] = "VIRTUALIZED_EOI",
 	[EXIT_REASON_GDTR_IDTR] = "GDTR_IDTR",
 	[EXIT_REASON_LDTR_TR] = "LDTR_TR",
 	[EXIT_REASON_EPT_VIOLATION] = "EPT_VIOLATION",
@@ -100,10 +104,19 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 	[EXIT_REASON_RDRAND] = "RDRAND",
 	[EXIT_REASON_INVPCID] = "INVPCID",
 	[EXIT_REASON_VMFUNC] = "VMFUNC",
+	[EXIT_REASON_ENCLS] = "ENCLS",
 	[EXIT_REASON_RDSEED] = "RDSEED",
+	[EXIT_REASON_PML_FULL] = "PML_FULL",
 	[EXIT_REASON_XSAVES] = "XSAVES",
 	[EXIT_REASON_XRSTORS] = "XRSTORS",
+	[EXIT_REASON_UMWAIT] = "UMWAIT",
+	[EXIT_REASON_TPAUSE] = "TPAUSE",
 };
+
+exit_handler_fn exit_handler_for(unsigned reason)
+{
+	return reason < EXIT_REASON_MAX ? exit_handlers[reason] : NULL;
+}
 
 const char *exit_reason_name(unsigned reason)
 {
@@ -138,7 +151,7 @@ int vmx_exit_handler(u64 exit_tsc)
 	struct vcpu *v = sched_current();
 	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
 	u32 reason = raw & EXIT_REASON_BASIC_MASK;
-	exit_handler_fn handler = reason < EXIT_REASON_MAX ? exit_handlers[reason] : NULL;
+	exit_handler_fn handler = exit_handler_for(reason);
 
 	v->exit_reason = reason;
 	v->exit_qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);

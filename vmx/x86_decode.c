@@ -124,7 +124,7 @@ static int decode_modrm(struct cursor *c, enum cpu_mode mode, u8 rex, struct x86
 			m->index = index16[rm];
 		}
 	} else if (rm == 4) {
-		/* SIB (table 2-3): index 100 without REX.X is none; base 101 with mod 00 is disp32. */
+		/* SIB (table 2-3): index 100 without REX.X is none; base 101, mod 00 is disp32. */
 		u32 index, base;
 
 		if (!fetch(c, 1, &sib))
@@ -140,7 +140,7 @@ static int decode_modrm(struct cursor *c, enum cpu_mode mode, u8 rex, struct x86
 		else
 			m->base = base | (rex & REX_B ? 8 : 0);
 	} else if (rm == 5 && mod == 0) {
-		/* disp32; in 64-bit mode RIP-relative whatever REX.B says (table 2-7). */
+		/* disp32; in 64-bit mode RIP-relative whatever REX.B says (tables 2-5, 2-7). */
 		disp_size = 4;
 		m->rip_relative = mode == CPU_MODE_64;
 	} else {
@@ -372,7 +372,10 @@ static u64 reg_get(const u64 *gpr, const struct x86_insn *in)
 	return (in->reg_is_high_byte ? v >> 8 : v) & size_mask(in->op_size);
 }
 
-/* 32-bit writes zero-extend (SDM Vol. 1 3.4.1.1); 8- and 16-bit writes keep the rest. */
+/*
+ * 32-bit writes zero-extend (SDM Vol. 1 3.4.1.1; outside 64-bit mode the upper half is
+ * undefined, so zero will do); 8- and 16-bit writes keep the rest.
+ */
 static void reg_set(u64 *gpr, const struct x86_insn *in, u64 v)
 {
 	u64 *r = &gpr[in->reg];

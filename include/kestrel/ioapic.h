@@ -66,8 +66,10 @@ int ioapic_register(struct ioapic *io, struct vdev_bus *bus);
  */
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level);
 
-/* End of a level-triggered interrupt: clears Remote IRR of the entries with `vector` and sends
- * again those whose pin is still asserted. */
+/*
+ * End of a level-triggered interrupt: clears Remote IRR of the entries with `vector` and sends
+ * again those whose pin is still asserted.
+ */
 void ioapic_eoi(struct ioapic *io, u8 vector);
 
 /* An irq_line for devices: `irq` is the pin. */

@@ -14,6 +14,10 @@
 
 typedef void (*exit_handler_fn)(struct vcpu *v);
 
+/* The handler of a basic exit reason (vmx/exit.c's table), or NULL when Kestrel has none (then
+ * exit_unexpected() runs), also for reasons at or above EXIT_REASON_MAX. */
+exit_handler_fn exit_handler_for(unsigned reason);
+
 /* Step over the instruction that exited (VM-exit instruction length), ending STI/MOV-SS
  * blocking as the hardware would after executing it. */
 void vcpu_skip_instruction(struct vcpu *v);

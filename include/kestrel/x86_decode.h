@@ -6,7 +6,7 @@
  *
  * Supported (SDM Vol. 2, Appendix A), always with a memory operand (ModRM.mod != 3):
  *   MOV 88-8B, A0-A3 (moffs), C6/C7 /0; MOVZX 0F B6/B7; MOVSX 0F BE/BF;
- *   ADD OR ADC SBB AND SUB XOR CMP 00-3D (ModRM forms) and 80/81/83; TEST 84/85, F6/F7 /0;
+ *   ADD OR ADC SBB AND SUB XOR CMP 00-3B (ModRM forms) and 80/81/83; TEST 84/85, F6/F7 /0;
  *   XCHG 86/87.
  * Prefixes 66, 67, REX (64-bit mode), segment overrides, and LOCK on the read-modify-write forms.
  */
@@ -55,7 +55,7 @@ struct x86_mem {
 	u8 base;		/* GPR number or X86_REG_NONE */
 	u8 index;		/* GPR number or X86_REG_NONE */
 	u8 scale;		/* 1, 2, 4 or 8 */
-	u8 seg;			/* enum x86_seg: the override, else DS (SS for rBP/rSP bases) */
+	u8 seg;			/* enum x86_seg: the override, else DS (SS: rBP/rSP base) */
 	bool rip_relative;	/* disp is from the next instruction's rIP */
 	u64 disp;		/* sign-extended; a moffs offset is zero-extended */
 };

@@ -407,7 +407,8 @@ static void decode_table(void **state)
 		}
 		for (unsigned k = 0; k < n; k++) {
 			if (decode_exact(bytes, k, t->mode, &again) != -1) {
-				print_message("case %zu [%s]: decoded from %u bytes\n", i, t->hex, k);
+				print_message("case %zu [%s]: decoded from %u bytes\n", i, t->hex,
+					      k);
 				bad++;
 			}
 		}
@@ -482,7 +483,7 @@ static void cpu_modes(void **state)
 	assert_int_equal(x86_cpu_mode(true, 0xc09b), CPU_MODE_32);	/* compatibility mode */
 	assert_int_equal(x86_cpu_mode(true, 0x009b), CPU_MODE_16);
 	assert_int_equal(x86_cpu_mode(false, 0xc09b), CPU_MODE_32);	/* flat 32-bit */
-	assert_int_equal(x86_cpu_mode(false, 0xa09b), CPU_MODE_16);	/* L without LMA: ignored */
+	assert_int_equal(x86_cpu_mode(false, 0xa09b), CPU_MODE_16);	/* L needs LMA */
 	assert_int_equal(x86_cpu_mode(false, 0x0093), CPU_MODE_16);	/* real mode */
 	assert_int_equal(x86_cpu_mode(false, 0x00f3), CPU_MODE_16);	/* virtual-8086 */
 }
@@ -516,8 +517,10 @@ static unsigned build_forms(struct form *f)
 		f[n++] = (struct form){ { 0x86 + w }, 1, -1, X86_OP_XCHG, !w, 0, 0, true, true };
 		f[n++] = (struct form){ { 0x88 + w }, 1, -1, X86_OP_MOV, !w, 0, 0, true, false };
 		f[n++] = (struct form){ { 0x8a + w }, 1, -1, X86_OP_MOV, !w, 0, 0, false, false };
-		f[n++] = (struct form){ { 0xc6 + w }, 1, 0, X86_OP_MOV, !w, w ? 4 : 1, 0, true, false };
-		f[n++] = (struct form){ { 0xf6 + w }, 1, 0, X86_OP_TEST, !w, w ? 4 : 1, 0, true, false };
+		f[n++] = (struct form){ { 0xc6 + w }, 1, 0, X86_OP_MOV, !w, w ? 4 : 1, 0, true,
+					false };
+		f[n++] = (struct form){ { 0xf6 + w }, 1, 0, X86_OP_TEST, !w, w ? 4 : 1, 0, true,
+					false };
 		f[n++] = (struct form){ { 0x0f, 0xb6 + w }, 2, -1, X86_OP_MOVZX, false, 0, 1 + w,
 					false, false };
 		f[n++] = (struct form){ { 0x0f, 0xbe + w }, 2, -1, X86_OP_MOVSX, false, 0, 1 + w,
@@ -607,7 +610,7 @@ static unsigned sweep_one(const struct form *f, enum cpu_mode mode, unsigned p, 
 	if (want.lock && !f->lockable) {
 		if (ret == -1)
 			return 0;
-		print_message("sweep: opcode %02x /%d mode %d prefixes %x rex %02x: lock accepted\n",
+		print_message("sweep: opcode %02x /%d mode %d prefixes %x rex %02x: lock taken\n",
 			      f->opc[f->n_opc - 1], f->ext, mode, p, rex);
 		return 1;
 	}
@@ -633,7 +636,8 @@ static void form_prefix_sweep(void **state)
 			for (unsigned p = 0; p < P_ALL; p++)
 				for (unsigned r = 0; r < n_rex; r++)
 					for (int early = 0; early <= (r ? 1 : 0); early++) {
-						bad += sweep_one(&forms[f], mode, p, rexes[r], early);
+						bad += sweep_one(&forms[f], mode, p, rexes[r],
+								 early);
 						runs++;
 					}
 	}
@@ -783,13 +787,15 @@ static void emulate_table(void **state)
 		assert_int_equal(x86_decode(bytes, n, t->mode, &in), 0);
 		assert_int_equal(x86_emulate_mmio(&in, gpr, &rfl, &ops), 0);
 		ok = !memcmp(gpr, want, sizeof(gpr)) && d.reads == !!t->read_size &&
-		     d.writes == !!t->write_size && (!t->read_size || d.read_size == t->read_size) &&
+		     d.writes == !!t->write_size &&
+		     (!t->read_size || d.read_size == t->read_size) &&
 		     (!t->write_size || (d.write_size == t->write_size &&
 					 d.written == t->write_want)) &&
 		     rfl == (t->flags == NOFLAGS ? RFL_IN : (RFL_IN & ~STATUS) | t->flags);
 		if (!ok) {
 			print_message("emulate %zu [%s]: reg %d = %llx (want %llx), reads %u/%u, "
-				      "writes %u/%u value %llx (want %llx), rflags %llx\n", i, t->hex,
+				      "writes %u/%u value %llx (want %llx), rflags %llx\n", i,
+				      t->hex,
 				      t->reg, t->reg >= 0 ? gpr[t->reg] : 0, t->reg_want, d.reads,
 				      d.read_size, d.writes, d.write_size, d.written, t->write_want,
 				      rfl);
@@ -899,82 +905,75 @@ static u64 host_alu(enum x86_op op, u32 size, u64 a, u64 b, bool cf_in, u64 *fla
 #define FLAG_ROUNDS 4000
 
 /*
- * For each ALU operation, size and form (memory destination, register destination, Ib, Iz):
- * random operands through decode + emulate, result and flags against the host. AF after a
- * logic operation is undefined in the SDM: Kestrel's must be 0, the host's is not compared.
+ * One random case of `op` at `size` in `form` (0: op [rdi], rdx; 1: op rdx, [rdi]; 2: Ib;
+ * 3: Iz) through decode + emulate, result and flags against the host. AF after a logic
+ * operation is undefined in the SDM: Kestrel's must be 0, the host's is not compared.
  */
+static unsigned flags_one(struct rng *rng, enum x86_op op, u32 size, int form)
+{
+	bool logic = op == X86_OP_OR || op == X86_OP_AND || op == X86_OP_XOR, cf, result_ok;
+	struct dev d = { .value = operand(rng) };
+	const struct x86_mmio_ops ops = { dev_read, dev_write, &d };
+	u64 gpr[16] = { 0 }, rfl = 0x202 | (rng_next(rng) & STATUS);
+	u64 src = operand(rng), imm = 0, a, b, want, host_f;
+	u8 bytes[16];
+	unsigned n = 0;
+	struct x86_insn in;
+
+	cf = rfl & 1;
+	if (size == 2)
+		bytes[n++] = 0x66;
+	if (size == 8)
+		bytes[n++] = 0x48;
+	if (form < 2) {
+		bytes[n++] = op * 8 + (size > 1) + form * 2;
+		bytes[n++] = 0x17;
+	} else {
+		/* 80 / 83 with Ib (form 2), 80 / 81 with Iz (form 3) */
+		unsigned isz = form == 2 || size == 1 ? 1 : size == 2 ? 2 : 4;
+
+		bytes[n++] = size == 1 ? 0x80 : form == 2 ? 0x83 : 0x81;
+		bytes[n++] = op << 3 | 7;
+		for (unsigned i = 0; i < isz; i++)
+			bytes[n++] = src >> (8 * i);
+		imm = sext(src, isz) & mask_of(size);
+	}
+	gpr[2] = src;
+	assert_int_equal(x86_decode(bytes, n, M64, &in), 0);
+	assert_int_equal(x86_emulate_mmio(&in, gpr, &rfl, &ops), 0);
+
+	a = form == 1 ? src : d.value;
+	b = form == 1 ? d.value : form == 0 ? src : imm;
+	want = host_alu(op, size, a, b, cf, &host_f) & mask_of(size);
+	if (op == X86_OP_CMP)
+		result_ok = !d.writes && gpr[2] == src;
+	else if (form == 1)
+		result_ok = !d.writes &&
+			    gpr[2] == (size == 4 ? want : (src & ~mask_of(size)) | want);
+	else
+		result_ok = d.writes == 1 && d.written == want;
+	if (logic)
+		host_f = (host_f & ~AF) | (rfl & AF);
+	if (result_ok && (rfl & STATUS) == host_f && !(logic && (rfl & AF)) &&
+	    (rfl & ~STATUS) == 0x202)
+		return 0;
+	print_message("flags: op %d size %u form %d: %llx, %llx cf %d -> flags %llx, "
+		      "host %llx flags %llx\n", op, size, form, a, b, cf, rfl, want, host_f);
+	return 1;
+}
+
+/* Every ALU operation, size and form, FLAG_ROUNDS random operand pairs each. */
 static void flags_match_host(void **state)
 {
 	static const u32 sizes[4] = { 1, 2, 4, 8 };
 	struct rng rng = { 0x9e3779b97f4a7c15ull };
 	unsigned bad = 0, runs = 0;
 
-	for (int op = X86_OP_ADD; op <= X86_OP_CMP; op++) {
-		bool logic = op == X86_OP_OR || op == X86_OP_AND || op == X86_OP_XOR;
-
-		for (unsigned si = 0; si < 4; si++) {
-			u32 size = sizes[si];
-
-			for (int form = 0; form < 4; form++) {
-				for (unsigned k = 0; k < FLAG_ROUNDS; k++) {
-					struct dev d = { .value = operand(&rng) };
-					const struct x86_mmio_ops ops = { dev_read, dev_write, &d };
-					u64 gpr[16] = { 0 }, rfl = 0x202 | (rng_next(&rng) & STATUS);
-					u64 src = operand(&rng), imm = 0, a, b, want, host_f;
-					u8 bytes[16];
-					unsigned n = 0;
-					struct x86_insn in;
-					bool cf = rfl & 1, result_ok;
-
-					if (size == 2)
-						bytes[n++] = 0x66;
-					if (size == 8)
-						bytes[n++] = 0x48;
-					if (form < 2) {
-						/* op r/m, reg (form 0) or op reg, r/m (form 1): rdx, [rdi] */
-						bytes[n++] = op * 8 + (size > 1) + form * 2;
-						bytes[n++] = 0x17;
-					} else {
-						/* 80 / 83 with Ib (form 2), 80 / 81 with Iz (form 3) */
-						unsigned isz = form == 2 || size == 1 ? 1 : size == 2 ? 2 : 4;
-
-						bytes[n++] = size == 1 ? 0x80 : form == 2 ? 0x83 : 0x81;
-						bytes[n++] = op << 3 | 7;
-						for (unsigned i = 0; i < isz; i++)
-							bytes[n++] = src >> (8 * i);
-						imm = sext(src, isz) & mask_of(size);
-					}
-					gpr[2] = src;
-					assert_int_equal(x86_decode(bytes, n, M64, &in), 0);
-					assert_int_equal(x86_emulate_mmio(&in, gpr, &rfl, &ops), 0);
-
-					a = form == 1 ? src : d.value;
-					b = form == 1 ? d.value : form == 0 ? src : imm;
-					want = host_alu(op, size, a, b, cf, &host_f) & mask_of(size);
-					if (op == X86_OP_CMP)
-						result_ok = !d.writes && gpr[2] == src;
-					else if (form == 1)
-						result_ok = !d.writes &&
-							    gpr[2] == (size == 4 ? want :
-								       (src & ~mask_of(size)) | want);
-					else
-						result_ok = d.writes == 1 && d.written == want;
-					if (logic)
-						host_f = (host_f & ~AF) | (rfl & AF);
-					if (!result_ok || (rfl & STATUS) != host_f ||
-					    (logic && (rfl & AF)) || (rfl & ~STATUS) != 0x202) {
-						if (bad++ < 10)
-							print_message("flags: op %d size %u form %d: "
-								      "%llx, %llx cf %d -> flags %llx, "
-								      "host %llx flags %llx\n",
-								      op, size, form, a, b, cf, rfl,
-								      want, host_f);
-					}
-					runs++;
-				}
-			}
-		}
-	}
+	for (int op = X86_OP_ADD; op <= X86_OP_CMP; op++)
+		for (unsigned si = 0; si < 4; si++)
+			for (int form = 0; form < 4; form++)
+				for (unsigned k = 0; k < FLAG_ROUNDS && bad < 10; k++, runs++)
+					bad += flags_one(&rng, op, sizes[si], form);
 	print_message("%u flag comparisons with the host CPU\n", runs);
 	assert_int_equal(bad, 0);
 }
@@ -1067,7 +1066,8 @@ static void fuzz(void **state)
 		    (in.mem_size & (in.mem_size - 1)) || in.mem_size > in.op_size ||
 		    (in.imm & ~mask_of(in.op_size))) {
 			if (bad++ < 10)
-				print_message("fuzz %u: bad decode, len %u of %u\n", k, in.length, n);
+				print_message("fuzz %u: bad decode, len %u of %u\n", k, in.length,
+					      n);
 			continue;
 		}
 		if (x86_emulate_mmio(&in, gpr, &rfl, &ops) || d.reads > 1 || d.writes > 1 ||

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# tools/run-linux-native.sh [qemu|bochs|qemu-kernel] [KERNEL-ARG...]
+#
+# The native baseline: boots build/linux/vmlinuz + build/linux/initrd.img (make linux-guest)
+# WITHOUT Kestrel, so its PASS/FAIL lines and timings can be compared with the same guest under
+# the hypervisor.
+#   qemu          QEMU TCG + OVMF (default)
+#   bochs         Bochs (corei7_skylake_x) + OVMF; several minutes
+#   qemu-kernel   QEMU TCG, SeaBIOS, -kernel/-initrd (the fastest)
+# Through OVMF the kernel boots as an EFI application via its EFI stub: a FAT disk holds
+# KERNEL.EFI (the bzImage), initrd.img and a startup.nsh that OVMF's built-in UEFI shell runs,
+# passing the command line (the stub loads initrd= itself from the same volume).
+#
+# Environment: TIMEOUT (seconds; default 180, Bochs 1200), CMDLINE (replaces the default
+# "console=ttyS0 quiet", to which KERNEL-ARGs are added; Bochs also gets the time-only options
+# of ../shared/TESTHOSTS.md). Logs: build/linux/native-HOST/ (com1.txt raw serial, com1.clean.txt,
+# emulator output). Prints the guest's lines and the wall-clock time to userspace and to the end;
+# exits 0 when the guest printed its "KESTREL-LINUX: DONE" line, 1 otherwise.
+set -euo pipefail
+
+die() { echo "run-linux-native: $*" >&2; exit 1; }
+
+host=${1:-qemu}
+(($# == 0)) || shift
+case "$host" in
+qemu | bochs | qemu-kernel) ;;
+*) die "usage: $0 [qemu|bochs|qemu-kernel] [KERNEL-ARG...]" ;;
+esac
+
+root=$(cd "$(dirname -- "$0")/.." && pwd)
+cd "$root"
+kernel=build/linux/vmlinuz
+initrd=build/linux/initrd.img
+ovmf=${OVMF:-/usr/share/ovmf/OVMF.fd}
+vgabios=/usr/share/vgabios/vgabios.bin
+[[ -f "$kernel" && -f "$initrd" ]] || die "$kernel or $initrd missing: run 'make linux-guest'"
+
+cmdline=${CMDLINE:-console=ttyS0 quiet}
+[[ "$host" != bochs || -n "${CMDLINE:-}" ]] ||
+	cmdline+=" mitigations=off rodata=off nokaslr cryptomgr.notests"
+(($# == 0)) || cmdline+=" $*"
+if [[ "$host" == bochs ]]; then
+	timeout=${TIMEOUT:-1200}
+else
+	timeout=${TIMEOUT:-180}
+fi
+
+dir=build/linux/native-$host
+mkdir -p "$dir"
+rm -f "$dir"/{esp.img,startup.nsh,com1.txt,com1.clean.txt,emu.out,bochsrc,bochs.rc,bochs.log}
+
+# The ESP: a bare FAT volume (no partition table; both emulators' OVMF boot it), a multiple of
+# 16 heads x 63 sectors for Bochs' geometry.
+if [[ "$host" != qemu-kernel ]]; then
+	[[ -f "$ovmf" ]] || die "$ovmf missing (apt-get install ovmf)"
+	for tool in mformat mcopy; do
+		command -v "$tool" >/dev/null || die "$tool missing (apt-get install mtools)"
+	done
+	payload=$(($(stat -c %s "$kernel") + $(stat -c %s "$initrd")))
+	cyl=$((16 * 63 * 512))
+	cyls=$(((payload + payload / 4 + 4 * 1024 * 1024 + cyl - 1) / cyl))
+	truncate -s $((cyls * cyl)) "$dir/esp.img"
+	export MTOOLS_SKIP_CHECK=1
+	mformat -i "$dir/esp.img" -h 16 -s 63 -t "$cyls" -v LINUX ::
+	printf 'fs0:\r\n\\KERNEL.EFI initrd=\\initrd.img %s\r\n' "$cmdline" >"$dir/startup.nsh"
+	mcopy -i "$dir/esp.img" "$kernel" ::/KERNEL.EFI
+	mcopy -i "$dir/esp.img" "$initrd" ::/initrd.img
+	mcopy -i "$dir/esp.img" "$dir/startup.nsh" ::/startup.nsh
+fi
+
+emu_pid=""
+kill_emu() { # SIGKILL exactly the emulator started here (Bochs ignores SIGTERM)
+	if [[ -n "$emu_pid" ]]; then
+		kill -KILL "$emu_pid" 2>/dev/null || true
+		wait "$emu_pid" 2>/dev/null || true
+		emu_pid=""
+	fi
+}
+trap kill_emu EXIT
+trap 'kill_emu; exit 130' INT TERM
+
+start=$SECONDS
+case "$host" in
+qemu)
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing"
+	qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 512 -nodefaults \
+		-bios "$ovmf" -drive file="$dir/esp.img",format=raw,if=ide \
+		-display none -serial file:"$dir/com1.txt" -net none -no-reboot \
+		</dev/null >"$dir/emu.out" 2>&1 &
+	;;
+qemu-kernel)
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing"
+	qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 512 -nodefaults \
+		-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
+		-display none -serial file:"$dir/com1.txt" -net none -no-reboot \
+		</dev/null >"$dir/emu.out" 2>&1 &
+	;;
+bochs)
+	command -v bochs-bin >/dev/null || die "bochs-bin missing (apt-get install bochs bochsbios bochs-term)"
+	[[ -f "$vgabios" ]] || die "$vgabios missing (apt-get install vgabios)"
+	cat >"$dir/bochsrc" <<-EOF
+		megs: 512
+		romimage: file=$ovmf
+		vgaromimage: file=$vgabios
+		pci: enabled=1, chipset=i440fx
+		cpu: model=corei7_skylake_x, count=1, ips=50000000, reset_on_triple_fault=0
+		display_library: term
+		com1: enabled=1, mode=file, dev=$dir/com1.txt
+		ata0-master: type=disk, path=$dir/esp.img, mode=flat
+		boot: disk
+		log: $dir/bochs.log
+		panic: action=fatal
+		error: action=report
+		info: action=ignore
+		debug: action=ignore
+	EOF
+	printf 'c\nquit\n' >"$dir/bochs.rc"
+	TERM=xterm bochs-bin -q -unlock -f "$dir/bochsrc" -rc "$dir/bochs.rc" \
+		</dev/null >"$dir/emu.out" 2>&1 &
+	;;
+esac
+emu_pid=$!
+
+clean() { # OVMF's console adds ANSI escapes and CRs
+	tr -d '\000' <"$dir/com1.txt" 2>/dev/null |
+		sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\r//g' \
+			>"$dir/com1.clean.txt" || true
+}
+
+# Poll the serial log: userspace, the DONE line, the emulator ending, or the time running out.
+t_user="" t_done="" result="timeout after ${timeout}s"
+while :; do
+	sleep 1
+	clean
+	if [[ -z "$t_user" ]] && grep -q '^KESTREL-LINUX: userspace reached' "$dir/com1.clean.txt"; then
+		t_user=$((SECONDS - start))
+	fi
+	if grep -q '^KESTREL-LINUX: DONE' "$dir/com1.clean.txt"; then
+		t_done=$((SECONDS - start))
+		result=done
+		# QEMU powers off by itself; without ACPI tables (OVMF on Bochs) the kernel only halts.
+		for _ in 1 2 3 4 5; do
+			kill -0 "$emu_pid" 2>/dev/null || break
+			sleep 1
+		done
+		break
+	fi
+	if ! kill -0 "$emu_pid" 2>/dev/null; then
+		result="the emulator ended first"
+		break
+	fi
+	((SECONDS - start < timeout)) || break
+done
+kill_emu
+clean
+
+if grep -q '^KESTREL-LINUX: userspace reached' "$dir/com1.clean.txt"; then
+	sed -n '/^KESTREL-LINUX: userspace reached/,$p' "$dir/com1.clean.txt"
+else
+	tail -n 30 "$dir/com1.clean.txt"
+fi
+echo "native-$host: userspace after ${t_user:-?}s, DONE after ${t_done:-?}s wall clock" \
+	"(cmdline: $cmdline; logs in $dir/)"
+[[ "$result" == done ]] || { echo "native-$host: FAIL: $result" >&2; exit 1; }
