@@ -476,6 +476,7 @@ int linux_prepare(void *guest_ram, u64 ram_size, const void *bzimage,
 	/* "64-bit Boot Protocol": enter at the load address + 0x200, RSI = boot_params. */
 	entry->rip = p.kernel + 0x200;
 	entry->rsi = LINUX_BOOT_PARAMS_GPA;
+	entry->rsp = LINUX_STACK_TOP;
 	entry->cr3 = LINUX_PML4_GPA;
 	entry->gdt_base = LINUX_GDT_GPA;
 	entry->gdt_limit = GDT_ENTRIES * 8 - 1;

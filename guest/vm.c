@@ -8,6 +8,7 @@
 #include <kestrel/elf_loader.h>
 #include <kestrel/fmt.h>
 #include <kestrel/log.h>
+#include <kestrel/platform_irq.h>
 #include <kestrel/string.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vm.h>
@@ -66,9 +67,26 @@ static void *alloc_pages(struct pmm *pool, u64 pages)
 	return (void *)phys;
 }
 
+/* Device time is the guest's TSC, so TSC-deadline values compare directly. */
 static u64 clock_now(void *ctx)
 {
-	return rdtsc();
+	const struct vcpu *v = ctx;
+
+	return rdtsc() + v->tsc_offset;
+}
+
+static void lapic_eoi(void *ctx, u8 vector)
+{
+	struct guest *g = ctx;
+
+	ioapic_eoi(&g->ioapic, vector);
+}
+
+static void lapic_self_nmi(void *ctx)
+{
+	struct guest *g = ctx;
+
+	guest_stop(g, -1, "sent itself an NMI, which Kestrel does not deliver yet");
 }
 
 static void uart_emit(void *ctx, u8 byte)
@@ -149,18 +167,26 @@ static int create_memory(struct guest *g, const struct vm_env *env)
 	return 0;
 }
 
+#define IOAPIC_ID 1 /* after the local APIC ids (MADT) */
+
 static int create_devices(struct guest *g)
 {
-	struct vclock clock = { clock_now, NULL, g->tsc_hz };
+	struct vclock clock = { clock_now, &g->vcpu, g->tsc_hz };
+	struct lapic_hooks hooks = { lapic_eoi, lapic_self_nmi, g };
+	struct irq_line isa = platform_isa_line(g);
 
 	vdev_bus_init(&g->bus);
 	pic_init(&g->pic);
-	uart_init(&g->uart, 0x3f8, 4, pic_irq_line(&g->pic), uart_emit, g);
-	if (pit_init(&g->pit, clock, pic_irq_line(&g->pic)) || pic_register(&g->pic, &g->bus) ||
-	    pit_register(&g->pit, &g->bus) || uart_register(&g->uart, &g->bus)) {
+	ioapic_init(&g->ioapic, IOAPIC_ID, platform_ioapic_deliver, g);
+	uart_init(&g->uart, 0x3f8, 4, isa, uart_emit, g);
+	if (lapic_init(&g->lapic, 0, clock, hooks) || pit_init(&g->pit, clock, isa) ||
+	    pic_register(&g->pic, &g->bus) || pit_register(&g->pit, &g->bus) ||
+	    uart_register(&g->uart, &g->bus) || lapic_register(&g->lapic, &g->bus) ||
+	    ioapic_register(&g->ioapic, &g->bus)) {
 		guest_stop(g, -1, "cannot set up the virtual devices");
 		return -1;
 	}
+	lapic_virtual_wire(&g->lapic); /* the state PC firmware hands an OS */
 	return 0;
 }
 
@@ -210,7 +236,7 @@ void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 		guest_stop(g, -1, "kernel '%s' was not loaded", cfg->kernel);
 		return;
 	}
-	if (create_memory(g, env) || create_devices(g) || create_vcpu(g, env) ||
+	if (create_memory(g, env) || create_vcpu(g, env) || create_devices(g) ||
 	    load_image(g, cfg, kernel, &entry.rip))
 		return;
 	entry.gpr[GPR_RAX] = MULTIBOOT_BOOTLOADER_MAGIC;

@@ -47,7 +47,7 @@ fi
 
 dir=build/linux/native-$host
 mkdir -p "$dir"
-rm -f "$dir"/{esp.img,startup.nsh,com1.txt,com1.clean.txt,emu.out,bochsrc,bochs.rc,bochs.log}
+rm -f "$dir"/{esp.img,esp.img.lock,startup.nsh,com1.txt,com1.clean.txt,emu.out,bochsrc,bochs.rc,bochs.log}
 
 # The ESP: a bare FAT volume (no partition table; both emulators' OVMF boot it), a multiple of
 # 16 heads x 63 sectors for Bochs' geometry.
@@ -122,7 +122,8 @@ esac
 emu_pid=$!
 
 clean() { # OVMF's console adds ANSI escapes and CRs
-	tr -d '\000' <"$dir/com1.txt" 2>/dev/null |
+	[[ -f "$dir/com1.txt" ]] || { : >"$dir/com1.clean.txt"; return 0; }
+	tr -d '\000' <"$dir/com1.txt" |
 		sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\r//g' \
 			>"$dir/com1.clean.txt" || true
 }
@@ -137,7 +138,7 @@ while :; do
 	fi
 	if grep -q '^KESTREL-LINUX: DONE' "$dir/com1.clean.txt"; then
 		t_done=$((SECONDS - start))
-		result=done
+		result="done"
 		# QEMU powers off by itself; without ACPI tables (OVMF on Bochs) the kernel only halts.
 		for _ in 1 2 3 4 5; do
 			kill -0 "$emu_pid" 2>/dev/null || break
@@ -161,4 +162,4 @@ else
 fi
 echo "native-$host: userspace after ${t_user:-?}s, DONE after ${t_done:-?}s wall clock" \
 	"(cmdline: $cmdline; logs in $dir/)"
-[[ "$result" == done ]] || { echo "native-$host: FAIL: $result" >&2; exit 1; }
+[[ "$result" == "done" ]] || { echo "native-$host: FAIL: $result" >&2; exit 1; }

@@ -23,13 +23,15 @@ struct cpuid_leaf_rule {
 
 /* Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, FMA, CX16, PCID, SSE4.1/4.2, MOVBE, POPCNT, AES, F16C,
  * RDRAND. Hidden: MONITOR (MONITOR/MWAIT exit), VMX/SMX (no nesting), EIST/TM2/PDCM/DCA/xTPR
- * (power and debug MSRs not emulated), x2APIC and TSC-deadline (no virtual LAPIC yet). */
+ * (power and debug MSRs not emulated). x2APIC and TSC-deadline are set whatever the host has:
+ * they are features of Kestrel's virtual local APIC (guest/lapic.c). */
 #define LEAF1_ECX_ALLOW                                                                            \
 	(BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | BIT(17) | BIT(19) | BIT(20) | BIT(22) |    \
 	 BIT(23) | BIT(25) | BIT(29) | BIT(30))
 #define LEAF1_ECX_XSAVE (BIT(26) | BIT(28)) /* XSAVE, AVX */
 #define LEAF1_ECX_OSXSAVE BIT(27)
 #define LEAF1_ECX_HYPERVISOR BIT(31)
+#define LEAF1_ECX_VIRTUAL_APIC (BIT(21) | BIT(24)) /* x2APIC, TSC-deadline timer */
 /* Leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, APIC, SEP, MTRR, PGE, MCA, CMOV, PAT,
  * PSE-36, CLFSH, MMX, FXSR, SSE, SSE2, SS. Hidden: PSN, DS, ACPI thermal, TM, PBE, the reserved
  * bits 10, 20 and 30, and HTT (set from the topology). */
@@ -66,7 +68,7 @@ static void leaf_features(cpuid_host_fn host, const struct cpuid_ctx *ctx, u32 s
 	r->eax = h.eax;
 	/* EBX: APIC ID [31:24], logical processors [23:16], CLFLUSH size [15:8] from the host. */
 	r->ebx = ctx->vcpu_id << 24 | (ctx->n_vcpus & 0xff) << 16 | (h.ebx & 0xff00);
-	r->ecx = (h.ecx & ecx_allow) | LEAF1_ECX_HYPERVISOR;
+	r->ecx = (h.ecx & ecx_allow) | LEAF1_ECX_VIRTUAL_APIC | LEAF1_ECX_HYPERVISOR;
 	if (ctx->xsave && (ctx->guest_cr4 & (1ull << 18)))
 		r->ecx |= LEAF1_ECX_OSXSAVE;
 	r->edx = (h.edx & LEAF1_EDX_ALLOW) | (ctx->n_vcpus > 1 ? LEAF1_EDX_HTT : 0);

@@ -73,7 +73,7 @@ static void string_io(struct vcpu *v, u16 port, u32 size, bool in, bool rep)
 	while (remaining && done * size < STRING_IO_MAX_PER_EXIT) {
 		u64 gpa;
 
-		if (vcpu_linear_to_phys(v, linear, in, &gpa))
+		if (vcpu_linear_to_phys(v, linear, in ? WALK_WRITE : WALK_READ, &gpa))
 			return; /* #PF queued, or the guest stopped: the instruction did not finish */
 		if (!string_element(v, port, size, in, gpa)) {
 			guest_stop(v->guest, -1, "string I/O on port 0x%x with memory outside RAM "

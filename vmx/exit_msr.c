@@ -2,6 +2,7 @@
 #include <kestrel/cpu.h>
 #include <kestrel/log.h>
 #include <kestrel/msr_policy.h>
+#include <kestrel/sched.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
@@ -36,6 +37,14 @@ void exit_rdmsr(struct vcpu *v)
 	case MSR_VMCS:
 		value = msr == MSR_IA32_PAT ? vmcs_read64(VMCS_GUEST_PAT)
 					    : vmcs_read64(VMCS_GUEST_EFER);
+		break;
+	case MSR_LAPIC:
+		if (msr == MSR_IA32_APIC_BASE) {
+			value = lapic_base(&v->guest->lapic);
+		} else if (lapic_msr_read(&v->guest->lapic, msr, &value)) {
+			vcpu_inject_exception_error(v, VECTOR_GP, 0);
+			return;
+		}
 		break;
 	default:
 		if (msr_emulate_read(r, &v->msrs, msr, &value)) {
@@ -87,6 +96,11 @@ void exit_wrmsr(struct vcpu *v)
 		} else {
 			fault = write_efer(v, value);
 		}
+		break;
+	case MSR_LAPIC:
+		fault = msr == MSR_IA32_APIC_BASE ? lapic_set_base(&v->guest->lapic, value)
+						  : lapic_msr_write(&v->guest->lapic, msr, value);
+		sched_devices_changed(v->guest); /* TSC deadline, timer registers, self-IPIs */
 		break;
 	default:
 		fault = msr_emulate_write(r, &v->msrs, msr, value);

@@ -6,6 +6,7 @@
  */
 #include <kestrel/cpu.h>
 #include <kestrel/inject.h>
+#include <kestrel/platform_irq.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
@@ -91,7 +92,7 @@ void inject_events(struct vcpu *v)
 		injected = true;
 	}
 
-	if (!pic_has_interrupt(&g->pic)) {
+	if (!platform_interrupt_pending(g)) {
 		set_interrupt_window(v, false);
 		return;
 	}
@@ -100,6 +101,6 @@ void inject_events(struct vcpu *v)
 		return;
 	}
 	vmcs_write32(VMCS_ENTRY_INTR_INFO,
-		     INTR_INFO_VALID | INTR_TYPE_EXTERNAL | (u8)pic_acknowledge(&g->pic));
+		     INTR_INFO_VALID | INTR_TYPE_EXTERNAL | platform_interrupt_acknowledge(g));
 	set_interrupt_window(v, false);
 }

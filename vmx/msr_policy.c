@@ -2,8 +2,6 @@
 #include <kestrel/msr_policy.h>
 #include <kestrel/string.h>
 
-#define APIC_BASE_RESET 0xfee00900ull /* default base, BSP, xAPIC enabled */
-#define APIC_BASE_ENABLE (1ull << 11)
 #define MISC_ENABLE_RESET ((1ull << 0) | (1ull << 11) | (1ull << 12)) /* fast strings, no BTS/PEBS */
 #define MISC_ENABLE_WRITABLE ((1ull << 0) | (1ull << 22) | (1ull << 34))
 #define MTRRCAP_VALUE 0x508ull /* 8 variable ranges, fixed ranges, write-combining */
@@ -19,20 +17,22 @@
 static const struct msr_rule msr_rules[] = {
 	{ 0x10, 0x10, MSR_PASS_READ, "IA32_TSC", 0, 0, 0 },
 	CONST(0x17, "IA32_PLATFORM_ID", 0),
-	STORED(0x1b, 0x1b, "IA32_APIC_BASE", APIC_BASE_RESET, APIC_BASE_ENABLE, 0),
+	{ 0x1b, 0x1b, MSR_LAPIC, "IA32_APIC_BASE", 0, 0, 0 },
 	CONST(0x3a, "IA32_FEATURE_CONTROL", FEATURE_CONTROL_LOCKED),
-	STORED(0x8b, 0x8b, "IA32_BIOS_SIGN_ID", 0, ~0ull, 1),
+	STORED(0x8b, 0x8b, "IA32_BIOS_SIGN_ID", 0, ~0ull, 0),
 	CONST(0xfe, "IA32_MTRRCAP", MTRRCAP_VALUE),
 	PASS(0x174, 0x176, "IA32_SYSENTER_CS/ESP/EIP"), /* switched by the VMCS */
 	CONST(0x179, "IA32_MCG_CAP", 0),                 /* no machine-check banks */
-	STORED(0x17a, 0x17a, "IA32_MCG_STATUS", 0, ~0ull, 2),
-	STORED(0x1a0, 0x1a0, "IA32_MISC_ENABLE", MISC_ENABLE_RESET, MISC_ENABLE_WRITABLE, 3),
-	STORED(0x200, 0x20f, "IA32_MTRR_PHYSBASE/MASK", 0, ~0ull, 4),
-	STORED(0x250, 0x250, "IA32_MTRR_FIX64K", 0, ~0ull, 20),
-	STORED(0x258, 0x259, "IA32_MTRR_FIX16K", 0, ~0ull, 21),
-	STORED(0x268, 0x26f, "IA32_MTRR_FIX4K", 0, ~0ull, 23),
+	STORED(0x17a, 0x17a, "IA32_MCG_STATUS", 0, ~0ull, 1),
+	STORED(0x1a0, 0x1a0, "IA32_MISC_ENABLE", MISC_ENABLE_RESET, MISC_ENABLE_WRITABLE, 2),
+	STORED(0x200, 0x20f, "IA32_MTRR_PHYSBASE/MASK", 0, ~0ull, 3),
+	STORED(0x250, 0x250, "IA32_MTRR_FIX64K", 0, ~0ull, 19),
+	STORED(0x258, 0x259, "IA32_MTRR_FIX16K", 0, ~0ull, 20),
+	STORED(0x268, 0x26f, "IA32_MTRR_FIX4K", 0, ~0ull, 22),
 	{ 0x277, 0x277, MSR_VMCS, "IA32_PAT", 0, 0, 0 },
-	STORED(0x2ff, 0x2ff, "IA32_MTRR_DEF_TYPE", MTRR_DEF_TYPE_RESET, MTRR_DEF_TYPE_WRITABLE, 31),
+	STORED(0x2ff, 0x2ff, "IA32_MTRR_DEF_TYPE", MTRR_DEF_TYPE_RESET, MTRR_DEF_TYPE_WRITABLE, 30),
+	{ 0x6e0, 0x6e0, MSR_LAPIC, "IA32_TSC_DEADLINE", 0, 0, 0 },
+	{ 0x800, 0x8ff, MSR_LAPIC, "x2APIC registers", 0, 0, 0 },
 	{ 0xc0000080, 0xc0000080, MSR_VMCS, "IA32_EFER", 0, 0, 0 },
 	/* The SYSCALL MSRs: a guest's syscalls must not exit (seed 002). Not switched by the
 	 * VMCS: the scheduler swaps them between guests. */

@@ -8,6 +8,7 @@
 #include <kestrel/cpu.h>
 #include <kestrel/inject.h>
 #include <kestrel/log.h>
+#include <kestrel/platform_irq.h>
 #include <kestrel/power.h>
 #include <kestrel/sched.h>
 #include <kestrel/serial.h>
@@ -37,9 +38,12 @@ struct vcpu *sched_current(void)
 
 static u32 n_running; /* guests not yet stopped, counted by sched_guest_stopped() */
 
+/* Device deadlines are in guest TSC time; the scheduler compares host TSC values. */
 void sched_devices_changed(struct guest *g)
 {
-	g->next_event = pit_next_event(&g->pit);
+	u64 next = MIN(pit_next_event(&g->pit), lapic_next_event(&g->lapic));
+
+	g->next_event = next == NO_EVENT ? NO_EVENT : next - g->vcpu.tsc_offset;
 }
 
 void sched_guest_stopped(struct guest *g)
@@ -56,7 +60,8 @@ static u64 guest_next_event(const struct guest *g)
 static void update_devices(struct guest *g, u64 now)
 {
 	if (now >= g->next_event) {
-		pit_update(&g->pit, now);
+		pit_update(&g->pit, now + g->vcpu.tsc_offset);
+		lapic_update(&g->lapic, now + g->vcpu.tsc_offset);
 		sched_devices_changed(g);
 	}
 }
@@ -66,7 +71,7 @@ static bool vcpu_runnable(struct vcpu *v, u64 now)
 	if (v->guest->state != GUEST_RUNNING)
 		return false;
 	update_devices(v->guest, now);
-	if (v->halted && pic_has_interrupt(&v->guest->pic))
+	if (v->halted && platform_interrupt_pending(v->guest))
 		v->halted = false;
 	return !v->halted;
 }

@@ -114,7 +114,7 @@ unsigned vcpu_cpl(void)
 	return (vmcs_read32(VMCS_GUEST_SS_AR) >> 5) & 3;
 }
 
-int vcpu_linear_to_phys(struct vcpu *v, u64 linear, bool write, u64 *gpa)
+int vcpu_linear_to_phys(struct vcpu *v, u64 linear, enum walk_access access, u64 *gpa)
 {
 	struct guest_paging paging = {
 		.cr0 = vmcs_readnat(VMCS_GUEST_CR0),
@@ -125,7 +125,7 @@ int vcpu_linear_to_phys(struct vcpu *v, u64 linear, bool write, u64 *gpa)
 	u32 pf_error;
 
 	switch (guest_walk(&paging, read_guest_ram, v->guest, linear,
-			   write ? WALK_WRITE : WALK_READ, vcpu_cpl() == 3, gpa, &pf_error)) {
+			   access, vcpu_cpl() == 3, gpa, &pf_error)) {
 	case WALK_OK:
 		return 0;
 	case WALK_PAGE_FAULT:

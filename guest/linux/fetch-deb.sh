@@ -48,7 +48,7 @@ echo "fetch-deb: downloading $real" >&2
 # cannot write there, which is harmless.
 (cd "$dir/deb" && apt-get download -q "$real" 2>&1 | grep -v "unsandboxed as root" >&2) || true
 deb=$(find "$dir/deb" -maxdepth 1 -name "${real}_*.deb" | head -n 1)
-[[ -n "$deb" ]] || die "apt-get download $real produced no .deb (network or apt sources?)"
+[[ -n "$deb" ]] || die "apt-get download $real produced no .deb (no network, or stale package lists: run apt-get update as root)"
 mkdir -p "$dir/root"
 # dpkg-deb -x would unpack everything (the kernel package's modules are ~400 MB): only PATTERNs.
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir/root" --wildcards "$@" ||

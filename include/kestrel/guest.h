@@ -4,6 +4,8 @@
 
 #include <kestrel/config.h>
 #include <kestrel/ept.h>
+#include <kestrel/ioapic.h>
+#include <kestrel/lapic.h>
 #include <kestrel/msr_policy.h>
 #include <kestrel/pic8259.h>
 #include <kestrel/pit8254.h>
@@ -80,6 +82,8 @@ struct guest {
 	struct pic pic;
 	struct pit pit;
 	struct uart uart;
+	struct lapic lapic; /* the single vCPU's */
+	struct ioapic ioapic;
 	char console[GUEST_CONSOLE_LINE];
 	u32 console_len;
 	u32 unknown_msrs_logged;

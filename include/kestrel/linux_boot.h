@@ -7,8 +7,8 @@
  * Guest-physical layout linux_prepare() builds (guest RAM is one block at GPA 0):
  *
  *   0x000000 - 0x000fff   RAM (e820 type 1)
- *   0x001000 - 0x00ffff   boot data, e820 reserved: boot_params (zero page), GDT, page tables,
- *                         command line
+ *   0x001000 - 0x00ffff   boot data, e820 reserved: boot_params (zero page), GDT and a scratch
+ *                         stack, page tables, command line
  *   0x010000 - 0x09fbff   RAM (the kernel's real-mode trampoline lives here)
  *   0x09fc00 - 0x0fffff   reserved: EBDA, VGA hole, BIOS area
  *   0x100000 - RAM end    RAM, less the platform's reserved ranges; the kernel at pref_address
@@ -32,6 +32,7 @@
 /* Fixed guest-physical addresses of the boot data (see the layout above). */
 #define LINUX_BOOT_PARAMS_GPA 0x1000ull
 #define LINUX_GDT_GPA 0x2000ull
+#define LINUX_STACK_TOP 0x3000ull /* the rest of the GDT's page */
 #define LINUX_PML4_GPA 0x3000ull
 #define LINUX_PDPT_GPA 0x4000ull
 #define LINUX_PD_GPA 0x5000ull /* four page directories: 0x5000 - 0x8fff */
@@ -80,11 +81,14 @@ struct linux_platform {
  * The vCPU state for the 64-bit entry ("64-bit Boot Protocol"): long mode with paging (CR0.PG,
  * CR0.PE, CR4.PAE, EFER.LME and LMA), CR3 = cr3, the GDT at gdt_base/gdt_limit, CS =
  * LINUX_BOOT_CS (64-bit code), DS = ES = SS = LINUX_BOOT_DS, interrupts disabled, RSI = rsi,
- * RIP = rip. The rest is for the log.
+ * RIP = rip. The protocol asks for no stack (the kernel sets up its own before its first push);
+ * rsp is a scratch one, so that an early fault cannot write over the guest's RAM. The rest is
+ * for the log.
  */
 struct linux_entry {
 	u64 rip;      /* the kernel's load address + 0x200 */
 	u64 rsi;      /* GPA of boot_params */
+	u64 rsp;      /* LINUX_STACK_TOP */
 	u64 cr3;      /* PML4 of an identity map of [0, LINUX_IDENTITY_MAP_END), 2 MiB pages */
 	u64 gdt_base;
 	u16 gdt_limit;

@@ -14,6 +14,7 @@ enum msr_kind {
 	MSR_VMCS,      /* lives in a VMCS field (EFER, PAT), validated on write */
 	MSR_STORED,    /* per-vCPU value; bits outside `writable` must keep their reset value */
 	MSR_CONST,     /* reads a constant, writes raise #GP */
+	MSR_LAPIC,     /* the local APIC's: IA32_APIC_BASE, TSC_DEADLINE, the x2APIC registers */
 };
 
 #define MSR_STORED_SLOTS 40

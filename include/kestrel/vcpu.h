@@ -3,6 +3,7 @@
 #define KESTREL_VCPU_H
 
 #include <kestrel/guest.h>
+#include <kestrel/guest_walk.h>
 
 /* Exception vectors handlers inject (SDM Vol. 3A 6.3.1). */
 #define VECTOR_DE 0
@@ -29,7 +30,7 @@ void vcpu_inject_page_fault(struct vcpu *v, u64 linear, u32 error);
 
 /* Translate a guest linear address through the guest's page tables. Returns 0; or -1 after
  * queuing the guest's #PF; or -2 after stopping the guest (tables outside its RAM). */
-int vcpu_linear_to_phys(struct vcpu *v, u64 linear, bool write, u64 *gpa);
+int vcpu_linear_to_phys(struct vcpu *v, u64 linear, enum walk_access access, u64 *gpa);
 
 /* Current privilege level (SS.DPL, SDM Vol. 3C 27.3.1.2). */
 unsigned vcpu_cpl(void);

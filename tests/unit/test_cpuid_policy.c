@@ -131,6 +131,7 @@ static struct cpuid_ctx ctx1(void)
 #define ECX1_F16C B(29)
 #define ECX1_RDRAND B(30)
 #define ECX1_HYPERVISOR B(31)
+#define ECX1_VIRTUAL_APIC (ECX1_X2APIC | ECX1_TSC_DEADLINE)
 
 #define ECX1_ALLOWED                                                                              \
 	(ECX1_SSE3 | ECX1_PCLMULQDQ | ECX1_SSSE3 | ECX1_FMA | ECX1_CX16 | ECX1_PCID | ECX1_SSE41 | \
@@ -182,18 +183,17 @@ static void leaf1_skylake_exact(void **state)
 
 	assert_int_equal(r.eax, 0x000506e3);
 	assert_int_equal(r.ebx, 0x00010800); /* APIC ID 0, 1 logical, CLFLUSH 8 qwords */
-	assert_int_equal(r.ecx, 0xe2da3203);
-	assert_int_equal(r.ecx, (0x7ffafbbfu & ECX1_ALLOWED) | ECX1_HYPERVISOR);
+	assert_int_equal(r.ecx, 0xe3fa3203);
+	assert_int_equal(r.ecx, (0x7ffafbbfu & ECX1_ALLOWED) | ECX1_VIRTUAL_APIC | ECX1_HYPERVISOR);
 	assert_int_equal(r.edx, 0x0f8bfbff);
 	assert_int_equal(r.edx, 0xbfebfbffu & EDX1_ALLOWED);
 }
 
-static void leaf1_hides_vmx_smx_monitor_x2apic_deadline_pdcm(void **state)
+static void leaf1_hides_vmx_smx_monitor_pdcm(void **state)
 {
 	struct cpuid_ctx c = ctx1();
-	u32 hidden[] = { ECX1_VMX,  ECX1_SMX,  ECX1_MONITOR, ECX1_X2APIC, ECX1_TSC_DEADLINE,
-			 ECX1_PDCM, ECX1_EIST, ECX1_TM2,     ECX1_DTES64, ECX1_DSCPL,
-			 ECX1_XTPR, ECX1_DCA,  ECX1_SDBG,    ECX1_CNXTID };
+	u32 hidden[] = { ECX1_VMX,  ECX1_SMX,  ECX1_MONITOR, ECX1_PDCM, ECX1_EIST, ECX1_TM2,
+			 ECX1_DTES64, ECX1_DSCPL, ECX1_XTPR, ECX1_DCA,  ECX1_SDBG, ECX1_CNXTID };
 	struct cpuid_regs sky = cpuid_policy(skylake_host, &c, 1, 0);
 	struct cpuid_regs fut = cpuid_policy(future_host, &c, 1, 0);
 
@@ -205,6 +205,18 @@ static void leaf1_hides_vmx_smx_monitor_x2apic_deadline_pdcm(void **state)
 	assert_true(fut.ecx & ECX1_HYPERVISOR);
 }
 
+/* x2APIC and the TSC-deadline timer are the virtual local APIC's: shown on any host. */
+static void leaf1_shows_virtual_apic_features(void **state)
+{
+	struct cpuid_ctx c = ctx1();
+
+	for (u32 host_ecx = 0; host_ecx < 2; host_ecx++) {
+		struct cpuid_regs r = cpuid_policy(host_ecx ? future_host : skylake_host, &c, 1, 0);
+
+		assert_int_equal(r.ecx & ECX1_VIRTUAL_APIC, ECX1_VIRTUAL_APIC);
+	}
+}
+
 /* Allow-list: with every host bit set, exactly the known-good bits come through. */
 static void leaf1_future_cpu_shows_only_allowed_bits(void **state)
 {
@@ -213,7 +225,7 @@ static void leaf1_future_cpu_shows_only_allowed_bits(void **state)
 
 	assert_int_equal(r.eax, 0xffffffff); /* family/model/stepping pass */
 	assert_int_equal(r.ebx, 0x0001ff00); /* APIC ID and count are Kestrel's, CLFLUSH host's */
-	assert_int_equal(r.ecx, ECX1_ALLOWED | ECX1_HYPERVISOR);
+	assert_int_equal(r.ecx, ECX1_ALLOWED | ECX1_VIRTUAL_APIC | ECX1_HYPERVISOR);
 	assert_int_equal(r.edx, EDX1_ALLOWED);
 	/* Reserved bits stay hidden however the host sets them. */
 	assert_int_equal(r.edx & (B(10) | B(20) | B(30)), 0);
@@ -232,7 +244,8 @@ static void leaf1_xsave_avx_only_with_ctx_xsave(void **state)
 	c.xsave = true;
 	c.guest_cr4 = 0;
 	r = cpuid_policy(future_host, &c, 1, 0);
-	assert_int_equal(r.ecx, ECX1_ALLOWED | ECX1_HYPERVISOR | ECX1_XSAVE | ECX1_AVX);
+	assert_int_equal(r.ecx,
+			 ECX1_ALLOWED | ECX1_VIRTUAL_APIC | ECX1_HYPERVISOR | ECX1_XSAVE | ECX1_AVX);
 
 	/* OSXSAVE mirrors CR4.OSXSAVE (bit 18), not the host's OSXSAVE, not other CR4 bits. */
 	c.guest_cr4 = ~0ull & ~(1ull << 18);
@@ -240,14 +253,14 @@ static void leaf1_xsave_avx_only_with_ctx_xsave(void **state)
 	assert_int_equal(r.ecx & ECX1_OSXSAVE, 0);
 	c.guest_cr4 = 1ull << 18;
 	r = cpuid_policy(future_host, &c, 1, 0);
-	assert_int_equal(r.ecx, ECX1_ALLOWED | ECX1_HYPERVISOR | ECX1_XSAVE | ECX1_AVX |
-					ECX1_OSXSAVE);
+	assert_int_equal(r.ecx, ECX1_ALLOWED | ECX1_VIRTUAL_APIC | ECX1_HYPERVISOR | ECX1_XSAVE |
+					ECX1_AVX | ECX1_OSXSAVE);
 	/* Skylake has XSAVE and AVX: they appear with xsave. */
 	r = cpuid_policy(skylake_host, &c, 1, 0);
-	assert_int_equal(r.ecx, 0xe2da3203 | ECX1_XSAVE | ECX1_AVX | ECX1_OSXSAVE);
+	assert_int_equal(r.ecx, 0xe3fa3203 | ECX1_XSAVE | ECX1_AVX | ECX1_OSXSAVE);
 	c.guest_cr4 = 0;
 	r = cpuid_policy(skylake_host, &c, 1, 0);
-	assert_int_equal(r.ecx, 0xe2da3203 | ECX1_XSAVE | ECX1_AVX);
+	assert_int_equal(r.ecx, 0xe3fa3203 | ECX1_XSAVE | ECX1_AVX);
 }
 
 static void leaf1_ebx_apic_id_count_clflush_and_htt(void **state)
@@ -520,7 +533,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaf0_reports_0x16_and_the_host_vendor),
 		cmocka_unit_test(leaf1_skylake_exact),
-		cmocka_unit_test(leaf1_hides_vmx_smx_monitor_x2apic_deadline_pdcm),
+		cmocka_unit_test(leaf1_hides_vmx_smx_monitor_pdcm),
+		cmocka_unit_test(leaf1_shows_virtual_apic_features),
 		cmocka_unit_test(leaf1_future_cpu_shows_only_allowed_bits),
 		cmocka_unit_test(leaf1_xsave_avx_only_with_ctx_xsave),
 		cmocka_unit_test(leaf1_ebx_apic_id_count_clflush_and_htt),

@@ -628,6 +628,11 @@ static void check_entry_state(const u8 *ram, u64 ram_size, const struct bzimage_
 	assert_true(entry->kernel_gpa >= info->pref_address);
 	assert_int_equal(entry->gdt_limit, 0x1f);
 	assert_true(entry->gdt_base >= 0x1000 && entry->gdt_base + 0x20 <= 0x10000);
+	/* A scratch stack of at least 2 KiB in the boot data, clear of the GDT and the tables. */
+	assert_int_equal(entry->rsp % 16, 0);
+	assert_true(entry->rsp <= 0x10000 && entry->rsp - 0x800 >= entry->gdt_base + 0x20);
+	assert_true(entry->rsp <= entry->cr3 || entry->rsp - 0x800 >= entry->cr3 + 6 * PAGE_SIZE);
+	assert_true(entry->rsp <= 0x9000 || entry->rsp - 0x800 >= 0x10000);
 	assert_int_equal(get(ram, entry->gdt_base, 8), 0);
 	check_descriptor(get(ram, entry->gdt_base + 0x10, 8), true);
 	check_descriptor(get(ram, entry->gdt_base + 0x18, 8), false);
