@@ -7,19 +7,19 @@
  */
 #include <kestrel/acpi_pm.h>
 
-/* PM1 status (ACPI 6.5 table 4.16): write 1 to clear. */
+/* PM1 status (ACPI 6.5 4.8.3.1.1): write 1 to clear. */
 #define PM1_TMR_STS 0x0001
 #define PM1_WAK_STS 0x8000
-/* PM1 enable (table 4.17): TMR, GBL, PWRBTN, SLPBTN, RTC enables and PCIEXP_WAKE_DIS. */
+/* PM1 enable (4.8.3.1.2): TMR, GBL, PWRBTN, SLPBTN, RTC enables and PCIEXP_WAKE_DIS. */
 #define PM1_EN_MASK 0x4721
-/* PM1 control (table 4.18). GBL_RLS and SLP_EN are write-only, SCI_EN is fixed at 1. */
+/* PM1 control (4.8.3.2.1). GBL_RLS and SLP_EN are write-only, SCI_EN is fixed at 1. */
 #define PM1_SCI_EN 0x0001
 #define PM1_BM_RLD 0x0002
 #define PM1_SLP_TYP 0x1c00
 #define PM1_SLP_TYP_SHIFT 10
 #define PM1_SLP_EN 0x2000
 
-#define TMR_MASK 0xffffffull /* TMR_VAL_EXT = 0: a 24-bit counter */
+#define TMR_MASK 0xffffffull /* TMR_VAL_EXT = 0: a 24-bit counter (4.8.3.3) */
 #define TMR_CARRY_SHIFT 23   /* TMR_STS is set whenever bit 23 changes */
 
 static u64 pm_tick(struct acpi_pm *pm)

@@ -30,14 +30,14 @@
 #define GAS_WORD 2
 #define GAS_DWORD 3
 
-/* FADT flags (table 5.10). PWR_BUTTON/SLP_BUTTON: no fixed buttons; FIX_RTC: no RTC wake. */
+/* FADT flags (5.2.9). PWR_BUTTON/SLP_BUTTON: no fixed buttons; FIX_RTC: no RTC wake. */
 #define FADT_WBINVD (1u << 0)
 #define FADT_PROC_C1 (1u << 2)
 #define FADT_PWR_BUTTON (1u << 4)
 #define FADT_SLP_BUTTON (1u << 5)
 #define FADT_FIX_RTC (1u << 6)
 #define FADT_RESET_REG_SUP (1u << 10)
-/* IA-PC boot architecture flags (table 5.11): the 8042 bit stays clear, there is none. */
+/* IA-PC boot architecture flags (5.2.9.3): the 8042 bit stays clear, there is none. */
 #define IAPC_LEGACY_DEVICES (1u << 0)
 #define IAPC_VGA_NOT_PRESENT (1u << 2)
 
@@ -170,7 +170,7 @@ static void put_gas_io(u8 *p, u16 port, u8 bits, u8 access)
 	put64(p + 4, port);
 }
 
-/* FADT (5.2.9, table 5.9), revision 6.5. */
+/* FADT (5.2.9), revision 6.5. */
 static void build_fadt(u8 *f, u32 facs, u32 dsdt, u16 pm)
 {
 	sdt_header(f, "FACP", FADT_LEN, 6);

@@ -5,7 +5,9 @@
  * 12- or 24-hour, register B); nothing ticks between accesses. The divider chain is a 32768 Hz
  * count derived from the caller's clock (floor, exact in 64 bits, as the 8254 model does): each
  * multiple of 32768 is an update cycle, each multiple of the register A rate a periodic flag.
- * An update advances the time registers by the seconds that passed, in one step however many.
+ * An update advances the time registers by the seconds that passed, in one step however many
+ * (AF is set if any of them matched the alarm; IRQ 8 rises once). Changing the format in
+ * register B reinterprets the registers, as on the chip: the guest rewrites them.
  *
  * Per the datasheet: UIP is high for the 244 us before and the 1984 us of each update cycle;
  * SET stops updates (the divider keeps counting) and clears UIE; divider bits other than 010
@@ -74,7 +76,7 @@ static s64 floor_div(s64 a, s64 b)
 
 static s64 floor_mod(s64 a, s64 b)
 {
-	return a - floor_div(a, b) * b;
+	return a % b < 0 ? a % b + b : a % b;
 }
 
 /*
@@ -101,7 +103,7 @@ static s64 date_secs(s64 year, s64 mon, s64 day, s64 hour, s64 min, s64 sec)
 
 static void secs_date(s64 t, struct rtc_date *d)
 {
-	s64 days = floor_div(t, SECS_PER_DAY), rem = t - days * SECS_PER_DAY;
+	s64 days = floor_div(t, SECS_PER_DAY), rem = floor_mod(t, SECS_PER_DAY);
 	s64 z = days + DAYS_0000_TO_1970, era = floor_div(z, DAYS_PER_400Y);
 	s64 doe = z - era * DAYS_PER_400Y;
 	s64 yoe = (doe - doe / 1460 + doe / 36524 - doe / (DAYS_PER_400Y - 1)) / 365;
@@ -256,14 +258,16 @@ static s64 alarm_next(const struct rtc *rtc, s64 x)
 static void rtc_advance(struct rtc *rtc, u64 n)
 {
 	s64 t = rtc_get_time(rtc), alarm = alarm_next(rtc, floor_mod(t + 1, SECS_PER_DAY));
+	s64 m = n % SECS_PER_10000Y; /* whole weeks dropped: the weekday stays right */
+	s64 days = floor_div(t + m, SECS_PER_DAY) - floor_div(t, SECS_PER_DAY);
 	unsigned wday = from_reg(rtc, rtc->cmos[REG_WDAY]);
 
 	rtc->flags |= C_UF;
 	if (alarm >= 0 && (u64)alarm < n)
 		rtc->flags |= C_AF;
-	/* The day of week counts 1-7 on its own; the guest may have set any day. */
-	rtc->cmos[REG_WDAY] = to_reg(rtc, (wday + 6 + n % 7) % 7 + 1);
-	rtc_set_time(rtc, t + (s64)(n % SECS_PER_10000Y));
+	/* The day of week counts 1-7 at each midnight, from whatever day the guest set. */
+	rtc->cmos[REG_WDAY] = to_reg(rtc, (wday + 6 + days % 7) % 7 + 1);
+	rtc_set_time(rtc, t + m);
 }
 
 /* Divider ticks per periodic flag for register A's rate select, or 0 for none. */

@@ -139,6 +139,10 @@ while :; do
 	if grep -q '^KESTREL-LINUX: DONE' "$dir/com1.clean.txt"; then
 		t_done=$((SECONDS - start))
 		result="done"
+	elif grep -qE 'reboot: (Power down|System halted)|Kernel panic' "$dir/com1.clean.txt"; then
+		result="the guest stopped without its DONE line"
+	fi
+	if [[ "$result" != timeout* ]]; then
 		# QEMU powers off by itself; without ACPI tables (OVMF on Bochs) the kernel only halts.
 		for _ in 1 2 3 4 5; do
 			kill -0 "$emu_pid" 2>/dev/null || break
@@ -154,6 +158,7 @@ while :; do
 done
 kill_emu
 clean
+! grep -q '^KESTREL-LINUX: DONE' "$dir/com1.clean.txt" || result="done"
 
 if grep -q '^KESTREL-LINUX: userspace reached' "$dir/com1.clean.txt"; then
 	sed -n '/^KESTREL-LINUX: userspace reached/,$p' "$dir/com1.clean.txt"

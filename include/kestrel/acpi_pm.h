@@ -1,10 +1,11 @@
 /*
  * The ACPI fixed-hardware register block of one guest (ACPI 6.5 section 4.8.3): PM1a event
  * (status and enable), PM1a control and the PM timer, at the I/O base the FADT names
- * (acpi_tables.h builds it from the same offsets).
+ * (acpi_tables builds the FADT from the offsets below).
  *
  * ACPI is always enabled (SCI_EN reads 1, the FADT has no SMI_CMD) and no SCI is ever raised:
- * there is no GPE block, no fixed power or sleep button, and TMR_STS is a status bit only.
+ * there is no GPE block and no fixed power or sleep button, so only TMR_STS and WAK_STS are
+ * ever set in PM1 status, and the enable bits just read back.
  * Writing SLP_EN with SLP_TYP = ACPI_PM_SLP_TYP_S5 (the DSDT's \_S5) calls power_off(), which
  * should end the guest: if it returns, the guest waits for a wake that never comes. Any other
  * sleep type is treated as an immediate wake (WAK_STS set), since the DSDT offers no other.

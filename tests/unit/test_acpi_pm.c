@@ -299,10 +299,10 @@ static void bad_setup_refused(void **state)
 	struct vdev_bus bus;
 
 	setup(&e, TSC_HZ, 0);
-	assert_int_equal(acpi_pm_init(&pm, BASE, (struct vclock){ NULL, &e, TSC_HZ }, power_off, &e),
-			 -1);
-	assert_int_equal(acpi_pm_init(&pm, BASE, (struct vclock){ fake_now, &e, 0 }, power_off, &e),
-			 -1);
+	assert_int_equal(acpi_pm_init(&pm, BASE, (struct vclock){ NULL, &e, TSC_HZ }, power_off,
+				      &e), -1);
+	assert_int_equal(acpi_pm_init(&pm, BASE, (struct vclock){ fake_now, &e, 0 }, power_off,
+				      &e), -1);
 	assert_int_equal(acpi_pm_init(&pm, BASE,
 				      (struct vclock){ fake_now, &e, ~0ull / ACPI_PM_TIMER_HZ + 1 },
 				      power_off, &e), -1);
