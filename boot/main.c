@@ -11,6 +11,7 @@
 #include <kestrel/root_map.h>
 #include <kestrel/sched.h>
 #include <kestrel/host_irq.h>
+#include <kestrel/host_rtc.h>
 #include <kestrel/string.h>
 #include <kestrel/tsc.h>
 #include <kestrel/vm.h>
@@ -82,11 +83,15 @@ static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_cap
 		.caps = caps,
 		.exit_stack_slot = root_map.exit.top - 16,
 		.tsc_hz = tsc_hz,
+		.unix_time = host_rtc_read_unix(),
 	};
 
-	for (u32 i = 0; i < cfg->n_guests; i++)
-		vm_create(&guests[i], i, &cfg->guests[i], find_file(bi, cfg->guests[i].kernel),
-			  &env);
+	for (u32 i = 0; i < cfg->n_guests; i++) {
+		const struct guest_config *gc = &cfg->guests[i];
+
+		vm_create(&guests[i], i, gc, find_file(bi, gc->kernel),
+			  gc->initrd[0] ? find_file(bi, gc->initrd) : NULL, &env);
+	}
 	report_memory(bi);
 	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate);
 }

@@ -5,8 +5,9 @@
  */
 #include <kestrel/console.h>
 #include <kestrel/cpu.h>
-#include <kestrel/elf_loader.h>
+#include <kestrel/acpi_tables.h>
 #include <kestrel/fmt.h>
+#include <kestrel/loaders.h>
 #include <kestrel/log.h>
 #include <kestrel/platform_irq.h>
 #include <kestrel/string.h>
@@ -15,29 +16,8 @@
 #include <kestrel/vmcs.h>
 #include <kestrel/vmcs_setup.h>
 
-#define MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002u
-#define MB_INFO_GPA 0x9000ull /* one page of boot information below 640 KiB */
-#define MB_MMAP_OFFSET 0x100
-#define MB_CMDLINE_OFFSET 0x400
-#define MB_INFO_MEMORY (1u << 0)
-#define MB_INFO_CMDLINE (1u << 2)
-#define MB_INFO_MMAP (1u << 6)
-#define LOW_MEMORY_END 0x9fc00ull /* conventional memory as PCs report it */
 #define FXSAVE_FCW_OFFSET 0
 #define FXSAVE_MXCSR_OFFSET 24
-
-/* Multiboot 1 information structure (Multiboot Specification 0.6.96, section 3.3). */
-struct multiboot_info {
-	u32 flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr;
-	u32 syms[4];
-	u32 mmap_length, mmap_addr;
-} __attribute__((packed));
-
-struct multiboot_mmap_entry {
-	u32 size;
-	u64 base, length;
-	u32 type;
-} __attribute__((packed));
 
 static u64 pool_alloc_zeroed(void *pool)
 {
@@ -94,56 +74,6 @@ static void uart_emit(void *ctx, u8 byte)
 	guest_console_putc(ctx, byte);
 }
 
-static void write_multiboot_info(struct guest *g, const struct guest_config *cfg)
-{
-	struct multiboot_info *mb = guest_ram_ptr(g, MB_INFO_GPA, PAGE_SIZE);
-	struct multiboot_mmap_entry *mmap = (void *)((u8 *)mb + MB_MMAP_OFFSET);
-	size_t cmdline_len = strnlen(cfg->cmdline, CONFIG_CMDLINE_MAX - 1);
-
-	memset(mb, 0, PAGE_SIZE);
-	mmap[0] = (struct multiboot_mmap_entry){ 20, 0, LOW_MEMORY_END, 1 };
-	mmap[1] = (struct multiboot_mmap_entry){ 20, MiB(1), g->ram_size - MiB(1), 1 };
-	memcpy((u8 *)mb + MB_CMDLINE_OFFSET, cfg->cmdline, cmdline_len);
-	*mb = (struct multiboot_info){
-		.flags = MB_INFO_MEMORY | MB_INFO_CMDLINE | MB_INFO_MMAP,
-		.mem_lower = LOW_MEMORY_END >> 10,
-		.mem_upper = (u32)((g->ram_size - MiB(1)) >> 10),
-		.cmdline = (u32)(MB_INFO_GPA + MB_CMDLINE_OFFSET),
-		.mmap_length = 2 * sizeof(*mmap),
-		.mmap_addr = (u32)(MB_INFO_GPA + MB_MMAP_OFFSET),
-	};
-}
-
-static int load_image(struct guest *g, const struct guest_config *cfg,
-		      const struct boot_file *kernel, u64 *entry)
-{
-	struct guest_image img;
-	char err[GUEST_IMAGE_ERR_MAX];
-
-	if (g->ram_size < MiB(2)) {
-		guest_stop(g, -1, "needs at least 2 MiB of memory for a multiboot image");
-		return -1;
-	}
-	if (elf_parse((const void *)kernel->phys, kernel->size, g->ram_size, &img, err,
-		      sizeof(err))) {
-		guest_stop(g, -1, "%s: %s", kernel->name, err);
-		return -1;
-	}
-	for (u32 i = 0; i < img.n_segments; i++)
-		if (img.seg[i].gpa < MB_INFO_GPA + PAGE_SIZE &&
-		    img.seg[i].gpa + img.seg[i].mem_size > MB_INFO_GPA) {
-			guest_stop(g, -1, "%s: a segment overlaps the boot information at 0x%llx",
-				   kernel->name, MB_INFO_GPA);
-			return -1;
-		}
-	elf_load((const void *)kernel->phys, &img, (void *)g->ram_hpa);
-	write_multiboot_info(g, cfg);
-	*entry = img.entry;
-	log_info("guest '%s': %s loaded, entry 0x%llx, %u segment(s)", g->name, kernel->name,
-		 img.entry, img.n_segments);
-	return 0;
-}
-
 static int create_memory(struct guest *g, const struct vm_env *env)
 {
 	struct pt_ops ops = { pool_alloc_zeroed, identity, pool_free, env->hv_pool };
@@ -168,8 +98,19 @@ static int create_memory(struct guest *g, const struct vm_env *env)
 }
 
 #define IOAPIC_ID 1 /* after the local APIC ids (MADT) */
+#define PM_BASE 0x600
 
-static int create_devices(struct guest *g)
+static void acpi_power_off(void *ctx)
+{
+	guest_stop(ctx, 0, "powered off (ACPI S5)");
+}
+
+static void platform_reset(void *ctx)
+{
+	guest_stop(ctx, 0, "reset requested (Kestrel does not restart guests)");
+}
+
+static int create_devices(struct guest *g, const struct vm_env *env)
 {
 	struct vclock clock = { clock_now, &g->vcpu, g->tsc_hz };
 	struct lapic_hooks hooks = { lapic_eoi, lapic_self_nmi, g };
@@ -180,14 +121,47 @@ static int create_devices(struct guest *g)
 	ioapic_init(&g->ioapic, IOAPIC_ID, platform_ioapic_deliver, g);
 	uart_init(&g->uart, 0x3f8, 4, isa, uart_emit, g);
 	if (lapic_init(&g->lapic, 0, clock, hooks) || pit_init(&g->pit, clock, isa) ||
-	    pic_register(&g->pic, &g->bus) || pit_register(&g->pit, &g->bus) ||
-	    uart_register(&g->uart, &g->bus) || lapic_register(&g->lapic, &g->bus) ||
-	    ioapic_register(&g->ioapic, &g->bus)) {
+	    rtc_init(&g->rtc, clock, isa, env->unix_time) ||
+	    acpi_pm_init(&g->acpi_pm, PM_BASE, clock, acpi_power_off, g) ||
+	    pci_host_init(&g->pci, platform_reset, g) ||
+	    legacy_ports_init(&g->legacy, platform_reset, g) || pic_register(&g->pic, &g->bus) ||
+	    pit_register(&g->pit, &g->bus) || uart_register(&g->uart, &g->bus) ||
+	    lapic_register(&g->lapic, &g->bus) || ioapic_register(&g->ioapic, &g->bus) ||
+	    rtc_register(&g->rtc, &g->bus) || acpi_pm_register(&g->acpi_pm, &g->bus) ||
+	    pci_host_register(&g->pci, &g->bus) || legacy_ports_register(&g->legacy, &g->bus)) {
 		guest_stop(g, -1, "cannot set up the virtual devices");
 		return -1;
 	}
 	lapic_virtual_wire(&g->lapic); /* the state PC firmware hands an OS */
 	return 0;
+}
+
+/* The ACPI tables describing this platform, in guest RAM where Linux scans for the RSDP. */
+static int build_acpi_tables(struct guest *g, u64 *rsdp_gpa)
+{
+	struct acpi_platform p = {
+		.n_cpus = 1,
+		.lapic_addr = 0xfee00000,
+		.ioapic_addr = 0xfec00000,
+		.ioapic_id = IOAPIC_ID,
+		.pm_base = PM_BASE,
+	};
+	void *tables = guest_ram_ptr(g, PLATFORM_ACPI_GPA, PLATFORM_ACPI_SIZE);
+
+	if (!tables || acpi_build(tables, PLATFORM_ACPI_SIZE, PLATFORM_ACPI_GPA, &p, rsdp_gpa)) {
+		guest_stop(g, -1, "cannot build the ACPI tables");
+		return -1;
+	}
+	return 0;
+}
+
+/* "HdrS" at 0x202 marks a bzImage (boot protocol 2.00+); anything else must be an ELF. */
+static bool is_bzimage(const struct boot_file *f)
+{
+	const u8 *p = (const u8 *)f->phys;
+
+	return f->size > 0x206 && p[0x202] == 'H' && p[0x203] == 'd' && p[0x204] == 'r' &&
+	       p[0x205] == 'S';
 }
 
 static int create_vcpu(struct guest *g, const struct vm_env *env)
@@ -221,9 +195,12 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 }
 
 void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
-	       const struct boot_file *kernel, const struct vm_env *env)
+	       const struct boot_file *kernel, const struct boot_file *initrd,
+	       const struct vm_env *env)
 {
-	struct vcpu_entry entry = { .mode = ENTRY_PROTECTED32 };
+	struct vcpu_entry entry;
+	u64 rsdp;
+	int loaded;
 
 	memset(g, 0, sizeof(*g));
 	g->config = cfg;
@@ -236,11 +213,18 @@ void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 		guest_stop(g, -1, "kernel '%s' was not loaded", cfg->kernel);
 		return;
 	}
-	if (create_memory(g, env) || create_vcpu(g, env) || create_devices(g) ||
-	    load_image(g, cfg, kernel, &entry.rip))
+	if (create_memory(g, env) || create_vcpu(g, env) || create_devices(g, env) ||
+	    build_acpi_tables(g, &rsdp))
 		return;
-	entry.gpr[GPR_RAX] = MULTIBOOT_BOOTLOADER_MAGIC;
-	entry.gpr[GPR_RBX] = MB_INFO_GPA;
+	if (!is_bzimage(kernel) && initrd) {
+		guest_stop(g, -1, "%s is not a Linux bzImage: an initrd is only for Linux kernels",
+			   kernel->name);
+		return;
+	}
+	loaded = is_bzimage(kernel) ? load_linux(g, kernel, initrd, rsdp, &entry)
+				    : load_multiboot(g, kernel, &entry);
+	if (loaded)
+		return;
 	vmcs_setup_vcpu(&g->vcpu, env->exit_stack_slot, &entry);
 	g->vcpu.proc_controls = vmcs_read32(VMCS_PROC_CONTROLS);
 	log_info("guest '%s': %llu MiB at host 0x%llx, EPT %u tables, VPID %u", g->name,

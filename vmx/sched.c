@@ -41,7 +41,8 @@ static u32 n_running; /* guests not yet stopped, counted by sched_guest_stopped(
 /* Device deadlines are in guest TSC time; the scheduler compares host TSC values. */
 void sched_devices_changed(struct guest *g)
 {
-	u64 next = MIN(pit_next_event(&g->pit), lapic_next_event(&g->lapic));
+	u64 next = MIN(MIN(pit_next_event(&g->pit), lapic_next_event(&g->lapic)),
+		       rtc_next_event(&g->rtc));
 
 	g->next_event = next == NO_EVENT ? NO_EVENT : next - g->vcpu.tsc_offset;
 }
@@ -62,6 +63,7 @@ static void update_devices(struct guest *g, u64 now)
 	if (now >= g->next_event) {
 		pit_update(&g->pit, now + g->vcpu.tsc_offset);
 		lapic_update(&g->lapic, now + g->vcpu.tsc_offset);
+		rtc_update(&g->rtc, now + g->vcpu.tsc_offset);
 		sched_devices_changed(g);
 	}
 }

@@ -127,7 +127,7 @@ static void setup_segment(u32 sel_field, u32 base_field, u32 limit_field, u32 ar
  * The state both entries share: flat segments, no LDT, a busy TSS, DR7 and PAT at their reset
  * values, interrupts off (SDM Vol. 3C 27.3.1 lists what VM entry checks).
  */
-static void setup_common_guest_state(u64 rip)
+static void setup_common_guest_state(const struct vcpu_entry *e)
 {
 	setup_segment(VMCS_GUEST_TR_SEL, VMCS_GUEST_TR_BASE, VMCS_GUEST_TR_LIMIT, VMCS_GUEST_TR_AR,
 		      0, AR_TSS32_BUSY);
@@ -137,8 +137,8 @@ static void setup_common_guest_state(u64 rip)
 	vmcs_writenat(VMCS_GUEST_IDTR_BASE, 0);
 	vmcs_write32(VMCS_GUEST_IDTR_LIMIT, 0xffff);
 	vmcs_writenat(VMCS_GUEST_DR7, DR7_INIT);
-	vmcs_writenat(VMCS_GUEST_RSP, 0);
-	vmcs_writenat(VMCS_GUEST_RIP, rip);
+	vmcs_writenat(VMCS_GUEST_RSP, e->rsp);
+	vmcs_writenat(VMCS_GUEST_RIP, e->rip);
 	vmcs_writenat(VMCS_GUEST_RFLAGS, 0x2);
 	vmcs_writenat(VMCS_GUEST_PENDING_DEBUG, 0);
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
@@ -209,7 +209,7 @@ void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, const struct vcpu_entr
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
 	setup_host_state(exit_stack_slot);
 	setup_controls(v);
-	setup_common_guest_state(entry->rip);
+	setup_common_guest_state(entry);
 	if (entry->mode == ENTRY_LONG64)
 		setup_long64(entry);
 	else

@@ -4,11 +4,15 @@
 
 #include <kestrel/config.h>
 #include <kestrel/ept.h>
+#include <kestrel/acpi_pm.h>
 #include <kestrel/ioapic.h>
 #include <kestrel/lapic.h>
 #include <kestrel/msr_policy.h>
+#include <kestrel/legacy_ports.h>
+#include <kestrel/pci_host.h>
 #include <kestrel/pic8259.h>
 #include <kestrel/pit8254.h>
+#include <kestrel/rtc_cmos.h>
 #include <kestrel/uart16550.h>
 #include <kestrel/vdev.h>
 #include <kestrel/vmx_exit.h>
@@ -84,6 +88,10 @@ struct guest {
 	struct uart uart;
 	struct lapic lapic; /* the single vCPU's */
 	struct ioapic ioapic;
+	struct acpi_pm acpi_pm;
+	struct rtc rtc;
+	struct pci_host pci;
+	struct legacy_ports legacy;
 	char console[GUEST_CONSOLE_LINE];
 	u32 console_len;
 	u32 unknown_msrs_logged;

@@ -43,7 +43,7 @@ enum vcpu_entry_mode {
 
 struct vcpu_entry {
 	enum vcpu_entry_mode mode;
-	u64 rip;
+	u64 rip, rsp;
 	u64 gpr[GPR_COUNT]; /* initial registers (EAX/EBX for multiboot, RSI for Linux) */
 	u64 cr3;            /* ENTRY_LONG64: identity map the loader built */
 	u64 gdt_base;       /* ENTRY_LONG64: code at selector 0x10, data at 0x18 */
