@@ -117,7 +117,7 @@ deps:
 	@tools/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all guests $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
+	@$(MAKE) --no-print-directory all guests linux-guest $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
 	@tests/run-tests
 
 run: deps
@@ -128,5 +128,6 @@ clean:
 	rm -rf $(BUILD)
 
 include guest/guest.mk
+include guest/linux/linux.mk
 
 -include $(DEPS)

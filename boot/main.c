@@ -14,6 +14,7 @@
 #include <kestrel/host_rtc.h>
 #include <kestrel/string.h>
 #include <kestrel/tsc.h>
+#include <kestrel/vmcs.h>
 #include <kestrel/vm.h>
 #include <kestrel/vmcs_setup.h>
 #include <kestrel/vmx.h>
@@ -21,6 +22,7 @@
 static struct pmm hv_pool;  /* the reserved pool: page tables, stacks, VMX structures */
 static struct pmm ram_pool; /* every other free page: guest memory */
 static struct root_map root_map;
+static struct vmx_controls vmx_controls;
 
 static NORETURN void run_selftest(enum selftest t);
 
@@ -36,7 +38,6 @@ static void report_memory(const struct boot_info *bi)
 static void bring_up_vmx(struct vmx_caps *caps)
 {
 	struct vmx_msrs msrs;
-	struct vmx_controls controls;
 	const char *missing;
 	u64 region;
 
@@ -45,7 +46,7 @@ static void bring_up_vmx(struct vmx_caps *caps)
 	if (msrs.vmx)
 		vmx_log_caps(&msrs, caps);
 	if (!missing)
-		missing = vmx_controls_compute(&msrs, &controls);
+		missing = vmx_controls_compute(&msrs, &vmx_controls);
 	if (missing) {
 		log_err("VT-x unavailable: %s", missing);
 		power_off(KEXIT_NO_VTX);
@@ -60,7 +61,7 @@ static void bring_up_vmx(struct vmx_caps *caps)
 		log_err("VMXON failed although the capability MSRs allow it");
 		power_off(KEXIT_NO_VTX);
 	}
-	vmx_setup_init(&msrs, caps, &controls);
+	vmx_setup_init(&msrs, caps, &vmx_controls);
 	log_info("VMXON ok (region 0x%llx, revision 0x%x)", region, caps->revision);
 }
 
@@ -93,7 +94,8 @@ static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_cap
 			  gc->initrd[0] ? find_file(bi, gc->initrd) : NULL, &env);
 	}
 	report_memory(bi);
-	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate);
+	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate,
+		  vmx_controls.exit & EXIT_SAVE_PREEMPTION_TIMER);
 }
 
 static NORETURN void root_main(void *arg)

@@ -25,6 +25,7 @@
 static char buffer[BUFFER_SIZE];
 static u32 head, tail; /* free-running; head - tail bytes are queued */
 static bool buffered;
+bool serial_backlog;
 static u32 tx_burst = 1; /* bytes the UART takes when THR is empty: 16 with a FIFO */
 
 void serial_init(void)
@@ -65,13 +66,15 @@ bool serial_poll(void)
 		return true;
 	for (u32 n = 0; n < tx_burst && head != tail; n++)
 		outb(COM1_PORT + UART_THR, (u8)buffer[tail++ % BUFFER_SIZE]);
-	return head != tail;
+	serial_backlog = head != tail;
+	return serial_backlog;
 }
 
 void serial_flush(void)
 {
 	while (head != tail)
 		put_wire(buffer[tail++ % BUFFER_SIZE]);
+	serial_backlog = false;
 	wait_lsr(LSR_TX_IDLE);
 }
 
@@ -91,6 +94,7 @@ static void put(char c)
 	if (head - tail == BUFFER_SIZE)
 		put_wire(buffer[tail++ % BUFFER_SIZE]); /* full: make room at the wire's pace */
 	buffer[head++ % BUFFER_SIZE] = c;
+	serial_backlog = true;
 }
 
 void serial_write(const char *text, size_t len)

@@ -16,6 +16,48 @@
 # of ../shared/TESTHOSTS.md). Logs: build/linux/native-HOST/ (com1.txt raw serial, com1.clean.txt,
 # emulator output). Prints the guest's lines and the wall-clock time to userspace and to the end;
 # exits 0 when the guest printed its "KESTREL-LINUX: DONE" line, 1 otherwise.
+#
+# Sourced (tests/boot/run-case does, for HOST=bochs-native cases), it only defines
+# linux_native_esp, the image builder both share, and runs nothing.
+
+# linux_native_esp IMG KERNEL INITRD CMDLINE: builds IMG, the FAT volume OVMF boots the kernel
+# from: a bare FAT (no partition table; both emulators' OVMF boot it), a multiple of 16 heads x
+# 63 sectors for Bochs' geometry, holding KERNEL.EFI (the bzImage: its EFI stub), initrd.img and
+# startup.nsh, which OVMF's built-in UEFI shell runs: "\KERNEL.EFI initrd=\initrd.img CMDLINE"
+# (the stub loads initrd= itself from the same volume). The startup.nsh is also left beside IMG,
+# for the logs. Returns nonzero with a message on stderr when something is missing or fails.
+linux_native_esp() {
+	local img=$1 kernel=$2 initrd=$3 cmdline=$4 tool f payload cyl cyls tmp nsh
+	for tool in mformat mcopy; do
+		command -v "$tool" >/dev/null || { echo "$tool missing (apt-get install mtools)" >&2; return 1; }
+	done
+	for f in "$kernel" "$initrd"; do
+		[[ -f "$f" ]] || { echo "$f missing (make linux-guest)" >&2; return 1; }
+	done
+	payload=$(($(stat -c %s "$kernel") + $(stat -c %s "$initrd")))
+	cyl=$((16 * 63 * 512))
+	cyls=$(((payload + payload / 4 + 4 * 1024 * 1024 + cyl - 1) / cyl))
+	nsh=$(dirname -- "$img")/startup.nsh
+	tmp=$img.tmp
+	rm -f "$tmp"
+	if ! {
+		printf 'fs0:\r\n\\KERNEL.EFI initrd=\\initrd.img %s\r\n' "$cmdline" >"$nsh" &&
+			truncate -s $((cyls * cyl)) "$tmp" &&
+			MTOOLS_SKIP_CHECK=1 mformat -i "$tmp" -h 16 -s 63 -t "$cyls" -v LINUX :: &&
+			MTOOLS_SKIP_CHECK=1 mcopy -i "$tmp" "$kernel" ::/KERNEL.EFI &&
+			MTOOLS_SKIP_CHECK=1 mcopy -i "$tmp" "$initrd" ::/initrd.img &&
+			MTOOLS_SKIP_CHECK=1 mcopy -i "$tmp" "$nsh" ::/startup.nsh &&
+			mv -f "$tmp" "$img"
+	}; then
+		rm -f "$tmp"
+		echo "building $img failed" >&2
+		return 1
+	fi
+}
+
+# Sourced: the function only.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 set -euo pipefail
 
 die() { echo "run-linux-native: $*" >&2; exit 1; }
@@ -49,23 +91,9 @@ dir=build/linux/native-$host
 mkdir -p "$dir"
 rm -f "$dir"/{esp.img,esp.img.lock,startup.nsh,com1.txt,com1.clean.txt,emu.out,bochsrc,bochs.rc,bochs.log}
 
-# The ESP: a bare FAT volume (no partition table; both emulators' OVMF boot it), a multiple of
-# 16 heads x 63 sectors for Bochs' geometry.
 if [[ "$host" != qemu-kernel ]]; then
 	[[ -f "$ovmf" ]] || die "$ovmf missing (apt-get install ovmf)"
-	for tool in mformat mcopy; do
-		command -v "$tool" >/dev/null || die "$tool missing (apt-get install mtools)"
-	done
-	payload=$(($(stat -c %s "$kernel") + $(stat -c %s "$initrd")))
-	cyl=$((16 * 63 * 512))
-	cyls=$(((payload + payload / 4 + 4 * 1024 * 1024 + cyl - 1) / cyl))
-	truncate -s $((cyls * cyl)) "$dir/esp.img"
-	export MTOOLS_SKIP_CHECK=1
-	mformat -i "$dir/esp.img" -h 16 -s 63 -t "$cyls" -v LINUX ::
-	printf 'fs0:\r\n\\KERNEL.EFI initrd=\\initrd.img %s\r\n' "$cmdline" >"$dir/startup.nsh"
-	mcopy -i "$dir/esp.img" "$kernel" ::/KERNEL.EFI
-	mcopy -i "$dir/esp.img" "$initrd" ::/initrd.img
-	mcopy -i "$dir/esp.img" "$dir/startup.nsh" ::/startup.nsh
+	linux_native_esp "$dir/esp.img" "$kernel" "$initrd" "$cmdline" || die "no boot volume"
 fi
 
 emu_pid=""

@@ -10,40 +10,53 @@
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
-static const exit_handler_fn exit_handlers[EXIT_REASON_MAX] = {
-	[EXIT_REASON_EXCEPTION_NMI] = exit_exception_nmi,
-	[EXIT_REASON_EXTERNAL_INTERRUPT] = exit_external_interrupt,
-	[EXIT_REASON_TRIPLE_FAULT] = exit_triple_fault,
-	[EXIT_REASON_INTERRUPT_WINDOW] = exit_interrupt_window,
-	[EXIT_REASON_CPUID] = exit_cpuid,
-	[EXIT_REASON_GETSEC] = exit_inject_ud,     /* SMX is hidden */
-	[EXIT_REASON_HLT] = exit_hlt,
-	[EXIT_REASON_INVD] = exit_skip,            /* caches stay coherent: nothing to drop */
-	[EXIT_REASON_RDPMC] = exit_inject_gp,      /* no PMU is exposed: every counter is invalid */
-	[EXIT_REASON_VMCALL] = exit_vmcall,
-	[EXIT_REASON_VMCLEAR] = exit_inject_ud,    /* VMX is hidden: every VMX instruction is #UD */
-	[EXIT_REASON_VMLAUNCH] = exit_inject_ud,
-	[EXIT_REASON_VMPTRLD] = exit_inject_ud,
-	[EXIT_REASON_VMPTRST] = exit_inject_ud,
-	[EXIT_REASON_VMREAD] = exit_inject_ud,
-	[EXIT_REASON_VMRESUME] = exit_inject_ud,
-	[EXIT_REASON_VMWRITE] = exit_inject_ud,
-	[EXIT_REASON_VMXOFF] = exit_inject_ud,
-	[EXIT_REASON_VMXON] = exit_inject_ud,
-	[EXIT_REASON_CR_ACCESS] = exit_cr_access,
-	[EXIT_REASON_IO] = exit_io,
-	[EXIT_REASON_RDMSR] = exit_rdmsr,
-	[EXIT_REASON_WRMSR] = exit_wrmsr,
-	[EXIT_REASON_MWAIT] = exit_inject_ud,      /* MONITOR/MWAIT are hidden in CPUID */
-	[EXIT_REASON_MONITOR] = exit_inject_ud,
-	[EXIT_REASON_EPT_VIOLATION] = exit_ept_violation,
-	[EXIT_REASON_EPT_MISCONFIG] = exit_ept_misconfig,
-	[EXIT_REASON_INVEPT] = exit_inject_ud,
-	[EXIT_REASON_PREEMPTION_TIMER] = exit_preemption_timer,
-	[EXIT_REASON_INVVPID] = exit_inject_ud,
-	[EXIT_REASON_WBINVD] = exit_skip,          /* guests do no non-coherent DMA */
-	[EXIT_REASON_XSETBV] = exit_xsetbv,
-	[EXIT_REASON_VMFUNC] = exit_inject_ud,
+/*
+ * Flags say what the handler needs read from the VMCS before it runs (as ACRN's table does):
+ * the exit qualification, and whether the exit can have interrupted an event delivery (only
+ * exits not caused by an instruction can: SDM Vol. 3C 28.2.4).
+ */
+#define EXIT_NEEDS_QUAL (1u << 0)
+#define EXIT_INSTRUCTION (1u << 1)
+
+struct exit_entry {
+	exit_handler_fn handler;
+	u32 flags;
+};
+
+static const struct exit_entry exit_table[EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI] = { exit_exception_nmi, EXIT_NEEDS_QUAL },
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = { exit_external_interrupt, 0 },
+	[EXIT_REASON_TRIPLE_FAULT] = { exit_triple_fault, EXIT_NEEDS_QUAL },
+	[EXIT_REASON_INTERRUPT_WINDOW] = { exit_interrupt_window, 0 },
+	[EXIT_REASON_CPUID] = { exit_cpuid, EXIT_INSTRUCTION },
+	[EXIT_REASON_GETSEC] = { exit_inject_ud, EXIT_INSTRUCTION },     /* SMX is hidden */
+	[EXIT_REASON_HLT] = { exit_hlt, EXIT_INSTRUCTION },
+	[EXIT_REASON_INVD] = { exit_skip, EXIT_INSTRUCTION },            /* caches stay coherent: nothing to drop */
+	[EXIT_REASON_RDPMC] = { exit_inject_gp, EXIT_INSTRUCTION },      /* no PMU is exposed: every counter is invalid */
+	[EXIT_REASON_VMCALL] = { exit_vmcall, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMCLEAR] = { exit_inject_ud, EXIT_INSTRUCTION },    /* VMX is hidden: every VMX instruction is #UD */
+	[EXIT_REASON_VMLAUNCH] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMPTRLD] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMPTRST] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMREAD] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMRESUME] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMWRITE] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMXOFF] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMXON] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_CR_ACCESS] = { exit_cr_access, EXIT_NEEDS_QUAL | EXIT_INSTRUCTION },
+	[EXIT_REASON_IO] = { exit_io, EXIT_NEEDS_QUAL | EXIT_INSTRUCTION },
+	[EXIT_REASON_RDMSR] = { exit_rdmsr, EXIT_INSTRUCTION },
+	[EXIT_REASON_WRMSR] = { exit_wrmsr, EXIT_INSTRUCTION },
+	[EXIT_REASON_MWAIT] = { exit_inject_ud, EXIT_INSTRUCTION },      /* MONITOR/MWAIT are hidden in CPUID */
+	[EXIT_REASON_MONITOR] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_EPT_VIOLATION] = { exit_ept_violation, EXIT_NEEDS_QUAL },
+	[EXIT_REASON_EPT_MISCONFIG] = { exit_ept_misconfig, EXIT_NEEDS_QUAL },
+	[EXIT_REASON_INVEPT] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_PREEMPTION_TIMER] = { exit_preemption_timer, 0 },
+	[EXIT_REASON_INVVPID] = { exit_inject_ud, EXIT_INSTRUCTION },
+	[EXIT_REASON_WBINVD] = { exit_skip, EXIT_INSTRUCTION },          /* guests do no non-coherent DMA */
+	[EXIT_REASON_XSETBV] = { exit_xsetbv, EXIT_INSTRUCTION },
+	[EXIT_REASON_VMFUNC] = { exit_inject_ud, EXIT_INSTRUCTION },
 };
 
 static const char *const exit_names[EXIT_REASON_MAX] = {
@@ -115,7 +128,7 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 
 exit_handler_fn exit_handler_for(unsigned reason)
 {
-	return reason < EXIT_REASON_MAX ? exit_handlers[reason] : NULL;
+	return reason < EXIT_REASON_MAX ? exit_table[reason].handler : NULL;
 }
 
 const char *exit_reason_name(unsigned reason)
@@ -148,28 +161,31 @@ static void exit_entry_failure(struct vcpu *v, u32 raw_reason)
 int vmx_exit_handler(u64 exit_tsc);
 int vmx_exit_handler(u64 exit_tsc)
 {
-	struct vcpu *v = sched_current();
+	struct vcpu *v = sched_current_vcpu;
 	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
 	u32 reason = raw & EXIT_REASON_BASIC_MASK;
-	exit_handler_fn handler = exit_handler_for(reason);
+	static const struct exit_entry unexpected = { exit_unexpected, EXIT_NEEDS_QUAL };
+	const struct exit_entry *e = reason < EXIT_REASON_MAX && exit_table[reason].handler
+					     ? &exit_table[reason]
+					     : &unexpected;
 
 	v->exit_reason = reason;
-	v->exit_qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-	inject_record_vectoring(v);
+	if (e->flags & EXIT_NEEDS_QUAL || raw & EXIT_REASON_ENTRY_FAILURE)
+		v->exit_qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+	if (!(e->flags & EXIT_INSTRUCTION))
+		inject_record_vectoring(v);
 	if (raw & EXIT_REASON_ENTRY_FAILURE)
 		exit_entry_failure(v, raw);
-	else if (handler)
-		handler(v);
 	else
-		exit_unexpected(v);
-	return sched_next_entry(v, reason < EXIT_REASON_MAX ? reason : 0, exit_tsc);
+		e->handler(v);
+	return sched_next_entry(v, reason < EXIT_REASON_MAX ? reason : EXIT_REASON_MAX, exit_tsc);
 }
 
 /* VMLAUNCH/VMRESUME itself failed (SDM Vol. 3C 31.4): the VM-instruction error says why. */
 int vmx_entry_failed(u64 rflags);
 int vmx_entry_failed(u64 rflags)
 {
-	struct vcpu *v = sched_current();
+	struct vcpu *v = sched_current_vcpu;
 
 	v->exit_reason = 0;
 	v->exit_qualification = 0;

@@ -27,12 +27,14 @@ void exit_external_interrupt(struct vcpu *v)
 
 void exit_interrupt_window(struct vcpu *v)
 {
-	/* Nothing to do: the entry path injects the pending interrupt now that it can. */
+	v->events_dirty = true; /* the entry path injects the pending interrupt now that it can */
 }
 
 void exit_preemption_timer(struct vcpu *v)
 {
-	/* The tick: the scheduler updates device time and may switch guests on the way back. */
+	/* The tick: the scheduler updates device time and may switch guests on the way back; the
+	 * saved count is 0 now, so the timer must be written again. */
+	v->timer_deadline = 0;
 }
 
 /* Exception bitmap is 0, so only NMIs arrive here: a host NMI taken while the guest ran. */

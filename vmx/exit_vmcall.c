@@ -23,11 +23,29 @@ static s64 hypercall_console_write(struct vcpu *v, u64 gpa, u64 len)
 static s64 hypercall_exit_count(struct vcpu *v, u64 reason)
 {
 	if ((u32)reason == HC_EXIT_ALL)
-		return (s64)v->stats.total;
+		return (s64)exit_stats_total(&v->stats);
 	if (reason >= EXIT_REASON_MAX)
 		return HC_EINVAL;
-	return (s64)v->stats.count[reason];
+	return (s64)v->stats.reason[reason].count;
 }
+
+static s64 hypercall_exit_stats(struct vcpu *v, u64 reason, u64 gpa)
+{
+	struct hc_exit_stats *out = guest_ram_ptr(v->guest, gpa, sizeof(*out));
+	const struct exit_reason_stats *r;
+
+	if (reason >= EXIT_REASON_MAX || !out)
+		return HC_EINVAL;
+	r = &v->stats.reason[reason];
+	out->count = r->count;
+	out->cycles_total = r->cycles;
+	out->cycles_min = r->min;
+	out->cycles_max = r->max;
+	memcpy(out->hist, r->hist, sizeof(out->hist));
+	return HC_OK;
+}
+
+_Static_assert(EXIT_HIST_BUCKETS == 32, "struct hc_exit_stats has 32 histogram buckets");
 
 void exit_vmcall(struct vcpu *v)
 {
@@ -54,11 +72,14 @@ void exit_vmcall(struct vcpu *v)
 		result = hypercall_exit_count(v, r[GPR_RBX]);
 		break;
 	case HC_EXIT_RESET:
-		memset(&v->stats, 0, sizeof(v->stats));
+		exit_stats_reset(&v->stats);
 		result = HC_OK;
 		break;
 	case HC_NULL:
 		result = HC_OK;
+		break;
+	case HC_EXIT_STATS:
+		result = hypercall_exit_stats(v, r[GPR_RBX], r[GPR_RCX]);
 		break;
 	default:
 		result = HC_ENOSYS;

@@ -21,20 +21,17 @@
 
 static struct guest *guests;
 static u32 n_guests;
-static struct vcpu *current;
+struct vcpu *sched_current_vcpu;
 static struct guest_regs **regs_slot; /* HOST_RSP: the exit stub reads &current->regs here */
 static u64 slice_ticks, slice_end;
 static u64 wake_deadline = NO_EVENT; /* earliest device event of a HLTed vCPU */
+static u64 sched_deadline;           /* the current vCPU's turn ends: slice or a wake-up */
+static bool save_timer; /* the CPU keeps the preemption timer's count across exits */
 static u32 preemption_rate;
 static u64 drain_ticks;
 static u64 idle_ticks; /* waited for events during the current exit: not handling cost */
 
 NORETURN void vmx_enter(u64 slot, int launch);
-
-struct vcpu *sched_current(void)
-{
-	return current;
-}
 
 static u32 n_running; /* guests not yet stopped, counted by sched_guest_stopped() */
 
@@ -45,6 +42,7 @@ void sched_devices_changed(struct guest *g)
 		       rtc_next_event(&g->rtc));
 
 	g->next_event = next == NO_EVENT ? NO_EVENT : next - g->vcpu.tsc_offset;
+	g->vcpu.events_dirty = true; /* an interrupt may have been raised or unmasked */
 }
 
 void sched_guest_stopped(struct guest *g)
@@ -73,8 +71,10 @@ static bool vcpu_runnable(struct vcpu *v, u64 now)
 	if (v->guest->state != GUEST_RUNNING)
 		return false;
 	update_devices(v->guest, now);
-	if (v->halted && platform_interrupt_pending(v->guest))
+	if (v->halted && platform_interrupt_pending(v->guest)) {
 		v->halted = false;
+		v->events_dirty = true;
+	}
 	return !v->halted;
 }
 
@@ -83,12 +83,36 @@ static u32 guests_running(void)
 	return n_running;
 }
 
-static void log_exit_stats(const struct vcpu *v)
+static void log_exit_stats(const struct guest *g)
 {
-	for (u32 r = 0; r < EXIT_REASON_MAX; r++)
-		if (v->stats.count[r])
-			log_info("  %-20s %10llu exits, %8llu cycles average", exit_reason_name(r),
-				 v->stats.count[r], v->stats.cycles[r] / v->stats.count[r]);
+	const struct exit_stats *st = &g->vcpu.stats;
+
+	log_info("  %-20s %9s %10s %8s %8s %8s %10s", "exit reason", "count", "cycles avg", "min",
+		 "median", "p99", "max");
+	for (u32 r = 0; r < EXIT_REASON_MAX; r++) {
+		const struct exit_reason_stats *e = &st->reason[r];
+
+		if (e->count)
+			log_info("  %-20s %9llu %10llu %8llu %8llu %8llu %10llu", exit_reason_name(r),
+				 e->count, e->cycles / e->count, e->min, exit_stats_percentile(e, 500),
+				 exit_stats_percentile(e, 990), e->max);
+	}
+}
+
+/* Machine-readable: one JSON object per guest and exit reason, on lines tagged [stats]. */
+static void dump_exit_stats_json(const struct guest *g)
+{
+	char line[320];
+
+	for (u32 r = 0; r < EXIT_REASON_MAX; r++) {
+		const struct exit_reason_stats *e = &g->vcpu.stats.reason[r];
+		size_t n;
+
+		if (!e->count)
+			continue;
+		n = exit_stats_json(line, sizeof(line), g->name, r, e);
+		log_guest_line("stats", line, MIN(n, sizeof(line) - 1));
+	}
 }
 
 static NORETURN void finish_run(void)
@@ -99,17 +123,18 @@ static NORETURN void finish_run(void)
 	log_info("all guests have ended");
 	for (u32 i = 0; i < n_guests; i++) {
 		struct guest *g = &guests[i];
+		u64 ran = g->vcpu.launched ? g->stop_tsc + g->vcpu.tsc_offset : 0;
 
 		guest_console_flush(g);
-		if (g->status == 0)
-			log_info("guest '%s': %s; %llu exits", g->name, g->stop_reason,
-				 g->vcpu.stats.total);
-		else
-			log_info("guest '%s': FAILED: %s; %llu exits", g->name, g->stop_reason,
-				 g->vcpu.stats.total);
-		log_exit_stats(&g->vcpu);
+		log_info("guest '%s': %s%s; %llu exits, %llu.%03llu s of guest time", g->name,
+			 g->status == 0 ? "" : "FAILED: ", g->stop_reason,
+			 exit_stats_total(&g->vcpu.stats), ran / g->tsc_hz,
+			 ran % g->tsc_hz * 1000 / g->tsc_hz);
+		log_exit_stats(g);
 		all_ok &= g->status == 0;
 	}
+	for (u32 i = 0; i < n_guests; i++)
+		dump_exit_stats_json(&guests[i]);
 	power_off(all_ok ? KEXIT_OK : KEXIT_GUEST_FAILED);
 }
 
@@ -195,7 +220,7 @@ static void switch_to(struct vcpu *from, struct vcpu *to)
 	wrmsr(MSR_IA32_SFMASK, m->sfmask);
 	wrmsr(MSR_IA32_KERNEL_GS_BASE, m->kernel_gs_base);
 	fpu_restore(to->fpu_state);
-	current = to;
+	sched_current_vcpu = to;
 	*regs_slot = &to->regs;
 }
 
@@ -207,14 +232,20 @@ static void update_wake_deadline(void)
 			wake_deadline = MIN(wake_deadline, guest_next_event(&guests[i]));
 }
 
+/*
+ * Arm the VMX-preemption timer (SDM Vol. 3C 26.5.1) for the earliest event this vCPU must
+ * leave guest mode for. With "save VMX-preemption timer value" the count survives exits, so
+ * the VMWRITE happens only when that moment changes.
+ */
 static void arm_preemption_timer(struct vcpu *v, u64 now)
 {
-	u64 deadline = MIN(guest_next_event(v->guest), wake_deadline), ticks;
+	u64 deadline = MIN(v->guest->next_event, sched_deadline), ticks;
 
-	if (guests_running() > 1)
-		deadline = MIN(deadline, slice_end);
-	if (serial_poll())
+	if (serial_backlog)
 		deadline = MIN(deadline, now + drain_ticks); /* come back to drain the console */
+	if (save_timer && deadline == v->timer_deadline)
+		return;
+	v->timer_deadline = deadline;
 	ticks = deadline > now ? (deadline - now) >> preemption_rate : 0;
 	vmcs_write32(VMCS_PREEMPTION_TIMER, (u32)MIN(ticks, 0xffffffffull));
 }
@@ -223,7 +254,8 @@ static int enter(struct vcpu *v, u64 now)
 {
 	int launch = !v->launched;
 
-	inject_events(v);
+	if (v->events_dirty)
+		inject_events(v);
 	arm_preemption_timer(v, now);
 	v->launched = true;
 	return launch;
@@ -234,11 +266,32 @@ static void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
 {
 	if (reason >= EXIT_REASON_MAX)
 		return; /* a failed entry, not an exit */
-	v->stats.count[reason]++;
-	v->stats.total++;
-	v->stats.cycles[reason] += rdtsc() - exit_tsc - idle_ticks;
+	exit_stats_record(&v->stats, reason, rdtsc() - exit_tsc - idle_ticks);
 	v->stats.idle += idle_ticks;
 	idle_ticks = 0;
+}
+
+/* The slow path: the vCPU stopped, halted, or its turn ended. */
+static struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
+{
+	struct vcpu *next = pick_next(v);
+	u64 now;
+
+	if (!next) {
+		account_exit(v, reason, exit_tsc);
+		finish_run();
+	}
+	if (next != v) {
+		switch_to(v, next);
+		next->events_dirty = true;
+	}
+	if (serial_backlog)
+		serial_poll();
+	now = rdtsc();
+	slice_end = now + slice_ticks;
+	update_wake_deadline();
+	sched_deadline = MIN(wake_deadline, guests_running() > 1 ? slice_end : NO_EVENT);
+	return next;
 }
 
 int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
@@ -248,25 +301,19 @@ int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
 	int launch;
 
 	update_devices(v->guest, now);
-	if (v->guest->state != GUEST_RUNNING || v->halted || now >= slice_end ||
-	    now >= wake_deadline) {
-		next = pick_next(v);
-		if (!next) {
-			account_exit(v, reason, exit_tsc);
-			finish_run();
-		}
-		if (next != v)
-			switch_to(v, next);
+	if (v->guest->state != GUEST_RUNNING || v->halted || now >= sched_deadline) {
+		next = reschedule(v, reason, exit_tsc);
 		now = rdtsc();
-		slice_end = now + slice_ticks;
-		update_wake_deadline();
+	} else if (serial_backlog && reason == EXIT_REASON_PREEMPTION_TIMER) {
+		serial_poll();
 	}
 	launch = enter(next, now);
 	account_exit(v, reason, exit_tsc);
 	return launch;
 }
 
-NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz, u32 rate)
+NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz, u32 rate,
+			bool timer_saved)
 {
 	struct vcpu *first = NULL;
 	u64 vmcs, now;
@@ -274,6 +321,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	guests = all;
 	n_guests = n;
 	preemption_rate = rate;
+	save_timer = timer_saved;
 	slice_ticks = tsc_hz / 1000 * SCHED_SLICE_MS;
 	drain_ticks = tsc_hz / 1000000 * SERIAL_DRAIN_US;
 	serial_set_buffered(true);
@@ -289,13 +337,15 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	}
 	if (!first)
 		finish_run();
-	current = first;
+	sched_current_vcpu = first;
 	*regs_slot = &first->regs;
 	vmcs = first->vmcs;
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
 	fpu_restore(first->fpu_state);
 	now = rdtsc();
 	slice_end = now + slice_ticks;
+	sched_deadline = n_running > 1 ? slice_end : NO_EVENT;
+	first->events_dirty = true;
 	vmx_enter((u64)regs_slot, enter(first, now));
 	__builtin_unreachable();
 }

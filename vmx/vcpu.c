@@ -1,4 +1,5 @@
 /* Helpers every exit handler shares: stepping, stopping, dumping, guest memory access. */
+#include <kestrel/cpu.h>
 #include <kestrel/fmt.h>
 #include <kestrel/guest_walk.h>
 #include <kestrel/log.h>
@@ -27,6 +28,7 @@ void guest_stop(struct guest *g, int status, const char *why, ...)
 		return;
 	g->state = GUEST_STOPPED;
 	g->status = status;
+	g->stop_tsc = rdtsc();
 	sched_guest_stopped(g);
 	va_start(ap, why);
 	fmt_vsnprintf(g->stop_reason, sizeof(g->stop_reason), why, ap);

@@ -165,7 +165,7 @@ const char *vmx_controls_compute(const struct vmx_msrs *m, struct vmx_controls *
 			     EXIT_HOST_ADDRESS_SPACE_SIZE | EXIT_ACK_INTERRUPT_ON_EXIT | EXIT_SAVE_PAT |
 				     EXIT_LOAD_PAT |
 				     EXIT_SAVE_EFER | EXIT_LOAD_EFER,
-			     EXIT_SAVE_DEBUG_CONTROLS, 0, &out->exit);
+			     EXIT_SAVE_DEBUG_CONTROLS | EXIT_SAVE_PREEMPTION_TIMER, 0, &out->exit);
 	if (!err)
 		err = adjust("VM-entry", entry_names, m->entry, ENTRY_LOAD_PAT | ENTRY_LOAD_EFER,
 			     ENTRY_LOAD_DEBUG_CONTROLS, ENTRY_IA32E_MODE_GUEST, &out->entry);

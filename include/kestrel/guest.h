@@ -4,6 +4,7 @@
 
 #include <kestrel/config.h>
 #include <kestrel/ept.h>
+#include <kestrel/exit_stats.h>
 #include <kestrel/acpi_pm.h>
 #include <kestrel/ioapic.h>
 #include <kestrel/lapic.h>
@@ -24,13 +25,6 @@ enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RD
 
 struct guest_regs {
 	u64 gpr[GPR_COUNT];
-};
-
-struct exit_stats {
-	u64 count[EXIT_REASON_MAX];
-	u64 cycles[EXIT_REASON_MAX]; /* root-mode TSC ticks, exit stub to just before resume */
-	u64 total;
-	u64 idle; /* TSC ticks the CPU waited, all vCPUs halted, on this vCPU's exits */
 };
 
 /* The MSRs a guest owns through the bitmap that VM entry and exit do not switch. */
@@ -58,6 +52,8 @@ struct vcpu {
 	struct pending_exception exception;
 	u32 reinject_info, reinject_error, reinject_length; /* IDT-vectoring info of the exit */
 	u32 proc_controls; /* cached: interrupt-window exiting toggles */
+	bool events_dirty;  /* something to inject may have changed: run inject_events() */
+	u64 timer_deadline; /* host TSC the preemption timer is programmed for (0 = rewrite) */
 	struct msr_state msrs;
 	struct syscall_msrs syscall_msrs;
 	u64 tsc_offset;
@@ -76,6 +72,7 @@ struct guest {
 	u32 index;
 	enum guest_state state;
 	int status;           /* powered off with this status; -1 when stopped by Kestrel */
+	u64 stop_tsc;         /* host TSC when it stopped */
 	char stop_reason[160];
 	u64 ram_hpa, ram_size;
 	u64 tsc_hz; /* the guest's TSC rate: the host's, never scaled */

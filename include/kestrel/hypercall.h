@@ -25,10 +25,18 @@ enum hypercall {
 			       * that reason on this vCPU (the VMCALL asking is not counted yet) */
 	HC_EXIT_RESET = 4,    /* zero this vCPU's exit statistics */
 	HC_NULL = 5,          /* does nothing: the cheapest round trip, for measurement */
+	HC_EXIT_STATS = 6,    /* RBX = exit reason, RCX = guest-physical address of a
+			       * struct hc_exit_stats to fill (this vCPU's figures so far) */
 	HC_COUNT
 };
 
 #define HC_EXIT_ALL 0xffffffffu
+
+/* HC_EXIT_STATS result: root-mode TSC ticks per exit of one reason (the layout is ABI). */
+struct hc_exit_stats {
+	unsigned long long count, cycles_total, cycles_min, cycles_max;
+	unsigned int hist[32]; /* hist[b]: exits costing [2^b, 2^(b+1)) ticks (b = 0: 0 or 1) */
+};
 
 #define HC_OK 0
 #define HC_EINVAL (-22) /* bad argument (address outside guest RAM, length too long) */

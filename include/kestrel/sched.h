@@ -9,7 +9,8 @@
 
 #define SCHED_SLICE_MS 10
 
-struct vcpu *sched_current(void);
+/* The vCPU in guest mode, or whose exit is being handled. */
+extern struct vcpu *sched_current_vcpu;
 
 /* A guest's device accessed by the guest: its next timer event may have moved. */
 void sched_devices_changed(struct guest *g);
@@ -24,6 +25,6 @@ int sched_next_entry(struct vcpu *exited, u32 reason, u64 exit_tsc);
 
 /* Enter the first guest; never returns (the run ends in power_off()). */
 NORETURN void sched_run(struct guest *guests, u32 n_guests, u64 exit_stack_top, u64 tsc_hz,
-			u32 preemption_rate);
+			u32 preemption_rate, bool timer_saved);
 
 #endif

@@ -19,6 +19,9 @@ void serial_set_buffered(bool buffered);
 /* Move what the UART can take now from the buffer to it. Returns true while output remains. */
 bool serial_poll(void);
 
+/* Buffered output is waiting for the wire (read on every exit: a plain flag). */
+extern bool serial_backlog;
+
 /* Wait until everything, the last stop bit included, has left the UART. */
 void serial_flush(void);
 

@@ -207,6 +207,7 @@ static inline void vmcs_write_raw(u64 field, u64 value)
 #define EXIT_LOAD_PAT (1u << 19)
 #define EXIT_SAVE_EFER (1u << 20)
 #define EXIT_LOAD_EFER (1u << 21)
+#define EXIT_SAVE_PREEMPTION_TIMER (1u << 22)
 
 /* VM-entry controls (25.8.1). */
 #define ENTRY_LOAD_DEBUG_CONTROLS (1u << 2)

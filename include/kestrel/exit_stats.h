@@ -1,0 +1,55 @@
+/*
+ * Per-vCPU exit statistics: for each exit reason the count, the root-mode TSC ticks (total,
+ * minimum, maximum) and a log2 histogram good enough for a median and a 99th percentile.
+ * Recording is a dozen instructions (docs/measuring.md has the measured cost); everything else
+ * here is pure and host-tested.
+ */
+#ifndef KESTREL_EXIT_STATS_H
+#define KESTREL_EXIT_STATS_H
+
+#include <kestrel/types.h>
+#include <kestrel/vmx_exit.h>
+
+#define EXIT_HIST_BUCKETS 32 /* bucket b counts costs in [2^b, 2^(b+1)); bucket 0 also 0 */
+
+struct exit_reason_stats {
+	u64 count;
+	u64 cycles; /* sum */
+	u64 min, max;
+	u32 hist[EXIT_HIST_BUCKETS];
+};
+
+struct exit_stats {
+	struct exit_reason_stats reason[EXIT_REASON_MAX];
+	u64 idle; /* ticks the CPU waited, every vCPU halted, inside this vCPU's exits */
+};
+
+static inline void exit_stats_record(struct exit_stats *s, u32 reason, u64 cycles)
+{
+	struct exit_reason_stats *r = &s->reason[reason];
+	u32 bucket = cycles ? 63 - (u32)__builtin_clzll(cycles) : 0;
+
+	r->count++;
+	r->cycles += cycles;
+	if (cycles < r->min || r->count == 1)
+		r->min = cycles;
+	if (cycles > r->max)
+		r->max = cycles;
+	r->hist[bucket < EXIT_HIST_BUCKETS ? bucket : EXIT_HIST_BUCKETS - 1]++;
+}
+
+void exit_stats_reset(struct exit_stats *s);
+u64 exit_stats_total(const struct exit_stats *s);
+
+/*
+ * The cost below which `permille` of this reason's exits fall (500 = median, 990 = p99),
+ * interpolated within its log2 bucket and clamped to [min, max]. 0 when there were none.
+ */
+u64 exit_stats_percentile(const struct exit_reason_stats *r, u32 permille);
+
+/* One JSON line for a reason: {"guest":..,"reason":..,"count":..,"cycles_total":..,...}.
+ * Returns the length written (always NUL-terminated when size > 0). */
+size_t exit_stats_json(char *buf, size_t size, const char *guest, u32 reason,
+		       const struct exit_reason_stats *r);
+
+#endif
