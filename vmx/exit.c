@@ -15,7 +15,7 @@
  * the exit qualification, and whether the exit can have interrupted an event delivery (only
  * exits not caused by an instruction can: SDM Vol. 3C 28.2.4).
  */
-#define EXIT_NEEDS_QUAL (1u << 0)
+#define EXIT_NEEDS_QUAL	 (1u << 0)
 #define EXIT_INSTRUCTION (1u << 1)
 
 struct exit_entry {
@@ -29,12 +29,15 @@ static const struct exit_entry exit_table[EXIT_REASON_MAX] = {
 	[EXIT_REASON_TRIPLE_FAULT] = { exit_triple_fault, EXIT_NEEDS_QUAL },
 	[EXIT_REASON_INTERRUPT_WINDOW] = { exit_interrupt_window, 0 },
 	[EXIT_REASON_CPUID] = { exit_cpuid, EXIT_INSTRUCTION },
-	[EXIT_REASON_GETSEC] = { exit_inject_ud, EXIT_INSTRUCTION },     /* SMX is hidden */
+	[EXIT_REASON_GETSEC] = { exit_inject_ud, EXIT_INSTRUCTION }, /* SMX is hidden */
 	[EXIT_REASON_HLT] = { exit_hlt, EXIT_INSTRUCTION },
-	[EXIT_REASON_INVD] = { exit_skip, EXIT_INSTRUCTION },            /* caches stay coherent: nothing to drop */
-	[EXIT_REASON_RDPMC] = { exit_inject_gp, EXIT_INSTRUCTION },      /* no PMU is exposed: every counter is invalid */
+	[EXIT_REASON_INVD] = { exit_skip,
+			       EXIT_INSTRUCTION }, /* caches stay coherent: nothing to drop */
+	[EXIT_REASON_RDPMC] = { exit_inject_gp, EXIT_INSTRUCTION }, /* no PMU is exposed: every
+								       counter is invalid */
 	[EXIT_REASON_VMCALL] = { exit_vmcall, EXIT_INSTRUCTION },
-	[EXIT_REASON_VMCLEAR] = { exit_inject_ud, EXIT_INSTRUCTION },    /* VMX is hidden: every VMX instruction is #UD */
+	[EXIT_REASON_VMCLEAR] = { exit_inject_ud, EXIT_INSTRUCTION }, /* VMX is hidden: every VMX
+									 instruction is #UD */
 	[EXIT_REASON_VMLAUNCH] = { exit_inject_ud, EXIT_INSTRUCTION },
 	[EXIT_REASON_VMPTRLD] = { exit_inject_ud, EXIT_INSTRUCTION },
 	[EXIT_REASON_VMPTRST] = { exit_inject_ud, EXIT_INSTRUCTION },
@@ -47,14 +50,15 @@ static const struct exit_entry exit_table[EXIT_REASON_MAX] = {
 	[EXIT_REASON_IO] = { exit_io, EXIT_NEEDS_QUAL | EXIT_INSTRUCTION },
 	[EXIT_REASON_RDMSR] = { exit_rdmsr, EXIT_INSTRUCTION },
 	[EXIT_REASON_WRMSR] = { exit_wrmsr, EXIT_INSTRUCTION },
-	[EXIT_REASON_MWAIT] = { exit_inject_ud, EXIT_INSTRUCTION },      /* MONITOR/MWAIT are hidden in CPUID */
+	[EXIT_REASON_MWAIT] = { exit_inject_ud,
+				EXIT_INSTRUCTION }, /* MONITOR/MWAIT are hidden in CPUID */
 	[EXIT_REASON_MONITOR] = { exit_inject_ud, EXIT_INSTRUCTION },
 	[EXIT_REASON_EPT_VIOLATION] = { exit_ept_violation, EXIT_NEEDS_QUAL },
 	[EXIT_REASON_EPT_MISCONFIG] = { exit_ept_misconfig, EXIT_NEEDS_QUAL },
 	[EXIT_REASON_INVEPT] = { exit_inject_ud, EXIT_INSTRUCTION },
 	[EXIT_REASON_PREEMPTION_TIMER] = { exit_preemption_timer, 0 },
 	[EXIT_REASON_INVVPID] = { exit_inject_ud, EXIT_INSTRUCTION },
-	[EXIT_REASON_WBINVD] = { exit_skip, EXIT_INSTRUCTION },          /* guests do no non-coherent DMA */
+	[EXIT_REASON_WBINVD] = { exit_skip, EXIT_INSTRUCTION }, /* guests do no non-coherent DMA */
 	[EXIT_REASON_XSETBV] = { exit_xsetbv, EXIT_INSTRUCTION },
 	[EXIT_REASON_VMFUNC] = { exit_inject_ud, EXIT_INSTRUCTION },
 };
@@ -139,7 +143,7 @@ const char *exit_reason_name(unsigned reason)
 }
 
 /* Every exit Kestrel did not plan for: report everything and stop only this guest. */
-static void exit_unexpected(struct vcpu *v)
+static COLD void exit_unexpected(struct vcpu *v)
 {
 	log_err("guest '%s': unexpected exit %u (%s), qualification 0x%llx", v->guest->name,
 		v->exit_reason, exit_reason_name(v->exit_reason), v->exit_qualification);
@@ -149,11 +153,10 @@ static void exit_unexpected(struct vcpu *v)
 }
 
 /* SDM Vol. 3C 28.8: a VM entry that fails after loading guest state exits with bit 31 set. */
-static void exit_entry_failure(struct vcpu *v, u32 raw_reason)
+static COLD void exit_entry_failure(struct vcpu *v, u32 raw_reason)
 {
-	log_err("guest '%s': VM entry failed: reason %u (%s), qualification 0x%llx",
-		v->guest->name, v->exit_reason, exit_reason_name(v->exit_reason),
-		v->exit_qualification);
+	log_err("guest '%s': VM entry failed: reason %u (%s), qualification 0x%llx", v->guest->name,
+		v->exit_reason, exit_reason_name(v->exit_reason), v->exit_qualification);
 	vcpu_dump(v);
 	guest_stop(v->guest, -1, "VM entry failed (%s)", exit_reason_name(v->exit_reason));
 }
@@ -194,8 +197,7 @@ int vmx_entry_failed(u64 rflags)
 			v->launched ? "VMRESUME" : "VMLAUNCH");
 	} else {
 		log_err("guest '%s': %s failed: VM-instruction error %u", v->guest->name,
-			v->launched ? "VMRESUME" : "VMLAUNCH",
-			vmcs_read32(VMCS_INSTRUCTION_ERROR));
+			v->launched ? "VMRESUME" : "VMLAUNCH", vmcs_read32(VMCS_INSTRUCTION_ERROR));
 		vcpu_dump(v);
 	}
 	guest_stop(v->guest, -1, "VM entry failed");

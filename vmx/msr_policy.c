@@ -2,7 +2,8 @@
 #include <kestrel/msr_policy.h>
 #include <kestrel/string.h>
 
-#define MISC_ENABLE_RESET ((1ull << 0) | (1ull << 11) | (1ull << 12)) /* fast strings, no BTS/PEBS */
+/* Fast strings on; BTS and PEBS unavailable. */
+#define MISC_ENABLE_RESET ((1ull << 0) | (1ull << 11) | (1ull << 12))
 #define MISC_ENABLE_WRITABLE ((1ull << 0) | (1ull << 22) | (1ull << 34))
 #define MTRRCAP_VALUE 0x508ull /* 8 variable ranges, fixed ranges, write-combining */
 #define MTRR_DEF_TYPE_RESET 0xc06ull /* enabled, fixed enabled, default write-back */

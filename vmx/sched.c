@@ -55,15 +55,19 @@ static u64 guest_next_event(const struct guest *g)
 	return g->next_event;
 }
 
-/* Bring a guest's timers up to `now`; cheap when nothing is due (one compare per exit). */
-static void update_devices(struct guest *g, u64 now)
+static COLD void fire_device_timers(struct guest *g, u64 now)
 {
-	if (now >= g->next_event) {
-		pit_update(&g->pit, now + g->vcpu.tsc_offset);
-		lapic_update(&g->lapic, now + g->vcpu.tsc_offset);
-		rtc_update(&g->rtc, now + g->vcpu.tsc_offset);
-		sched_devices_changed(g);
-	}
+	pit_update(&g->pit, now + g->vcpu.tsc_offset);
+	lapic_update(&g->lapic, now + g->vcpu.tsc_offset);
+	rtc_update(&g->rtc, now + g->vcpu.tsc_offset);
+	sched_devices_changed(g);
+}
+
+/* Bring a guest's timers up to `now`; one compare per exit when nothing is due. */
+static inline void update_devices(struct guest *g, u64 now)
+{
+	if (now >= g->next_event)
+		fire_device_timers(g, now);
 }
 
 static bool vcpu_runnable(struct vcpu *v, u64 now)
@@ -272,7 +276,7 @@ static void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
 }
 
 /* The slow path: the vCPU stopped, halted, or its turn ended. */
-static struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
+static COLD struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
 {
 	struct vcpu *next = pick_next(v);
 	u64 now;

@@ -118,7 +118,8 @@ static const char *const proc2_names[32] = {
 	[1] = "enable EPT", [6] = "WBINVD exiting", [7] = "unrestricted guest",
 };
 static const char *const exit_names[32] = {
-	[9] = "host address-space size", [15] = "acknowledge interrupt on exit", [18] = "save IA32_PAT", [19] = "load IA32_PAT",
+	[9] = "host address-space size", [15] = "acknowledge interrupt on exit",
+	[18] = "save IA32_PAT", [19] = "load IA32_PAT",
 	[20] = "save IA32_EFER", [21] = "load IA32_EFER",
 };
 static const char *const entry_names[32] = {

@@ -29,6 +29,8 @@ typedef long long s64;
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #define NORETURN _Noreturn
+/* Out of the exit path's way: rarely taken, kept out of line so hot callers stay small. */
+#define COLD __attribute__((cold, noinline))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 #endif

@@ -17,9 +17,10 @@ struct vm_env {
 };
 
 /*
- * Build guest `index` from its config and loaded files: RAM, EPT, the virtual PC, the image
- * (a multiboot ELF or a Linux bzImage, told apart by their headers) and a VMCS ready to launch. On any problem the guest
- * is left GUEST_STOPPED with the reason (a bad image stops only that guest).
+ * Build guest `index` from its config and loaded files: RAM, EPT, the virtual PC, the image (a
+ * multiboot ELF or a Linux bzImage, told apart by their headers) and a VMCS ready to launch.
+ * On any problem the guest is left GUEST_STOPPED with the reason (a bad image stops only that
+ * guest).
  */
 void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 	       const struct boot_file *kernel, const struct boot_file *initrd,
