@@ -30,6 +30,12 @@ static const char *const harness_names[] = {
 	[HARNESS_BOCHS] = "bochs",
 };
 
+static const char *const input_names[] = {
+	[INPUT_AUTO] = "auto",
+	[INPUT_ON] = "on",
+	[INPUT_OFF] = "off",
+};
+
 static const char *const selftest_names[] = {
 	[SELFTEST_NONE] = "none",
 	[SELFTEST_FAULT] = "fault",
@@ -338,6 +344,17 @@ static int set_selftest(struct parser *p, const char *key, struct span value)
 	return 0;
 }
 
+static int set_input(struct parser *p, const char *key, struct span value)
+{
+	int choice = parse_choice(p, key, value, input_names, ARRAY_SIZE(input_names),
+				  "auto, on or off");
+
+	if (choice < 0)
+		return -1;
+	p->cfg->input = (enum console_input)choice;
+	return 0;
+}
+
 static int set_hv_memory(struct parser *p, const char *key, struct span value)
 {
 	return set_size(p, key, value, MiB(2), CONFIG_HV_MEMORY_MIN, CONFIG_HV_MEMORY_MAX,
@@ -369,6 +386,7 @@ static const struct {
 	{ "hv_memory", false, set_hv_memory },
 	{ "harness", false, set_harness },
 	{ "selftest", false, set_selftest },
+	{ "input", false, set_input },
 	{ "kernel", true, set_kernel },
 	{ "initrd", true, set_initrd },
 	{ "cmdline", true, set_cmdline },
@@ -499,6 +517,7 @@ void config_init(struct config *cfg)
 	cfg->hv_memory = CONFIG_HV_MEMORY_DEFAULT;
 	cfg->harness = HARNESS_NONE;
 	cfg->selftest = SELFTEST_NONE;
+	cfg->input = INPUT_AUTO;
 }
 
 int config_parse(const char *text, size_t len, const char *filename, struct config *cfg, char *err,

@@ -95,7 +95,8 @@ static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_cap
 	}
 	report_memory(bi);
 	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate,
-		  vmx_controls.exit & EXIT_SAVE_PREEMPTION_TIMER);
+		  vmx_controls.exit & EXIT_SAVE_PREEMPTION_TIMER,
+		  cfg->input == INPUT_ON || (cfg->input == INPUT_AUTO && cfg->harness == HARNESS_NONE));
 }
 
 static NORETURN void root_main(void *arg)

@@ -11,6 +11,8 @@
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
+#define UART_RBR 0 /* receive buffer (DLAB=0) */
+#define LSR_DATA_READY 0x01
 #define LSR_THR_EMPTY 0x20
 #define LSR_TX_IDLE 0x40 /* TEMT: holding and shift registers empty */
 #define LCR_DLAB 0x80
@@ -68,6 +70,13 @@ bool serial_poll(void)
 		outb(COM1_PORT + UART_THR, (u8)buffer[tail++ % BUFFER_SIZE]);
 	serial_backlog = head != tail;
 	return serial_backlog;
+}
+
+int serial_read_byte(void)
+{
+	if (!(inb(COM1_PORT + UART_LSR) & LSR_DATA_READY))
+		return -1;
+	return inb(COM1_PORT + UART_RBR);
 }
 
 void serial_flush(void)

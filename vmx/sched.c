@@ -18,6 +18,8 @@
 
 #define NO_EVENT (~0ull)
 #define SERIAL_DRAIN_US 1000 /* 16 bytes a millisecond outpaces 115200 baud */
+#define INPUT_POLL_MS 10     /* host keyboard to guest console: unnoticeable to a person */
+#define INPUT_BURST 16
 
 static struct guest *guests;
 static u32 n_guests;
@@ -30,6 +32,8 @@ static bool save_timer; /* the CPU keeps the preemption timer's count across exi
 static u32 preemption_rate;
 static u64 drain_ticks;
 static u64 idle_ticks; /* waited for events during the current exit: not handling cost */
+static struct guest *console_guest; /* gets the host's serial input; NULL: nobody listens */
+static u64 input_poll_ticks, next_input_poll = NO_EVENT;
 
 NORETURN void vmx_enter(u64 slot, int launch);
 
@@ -142,6 +146,21 @@ static NORETURN void finish_run(void)
 	power_off(all_ok ? KEXIT_OK : KEXIT_GUEST_FAILED);
 }
 
+/* Host console input goes to the first guest's UART, as if typed on its serial line. */
+static void poll_console_input(u64 now)
+{
+	int c;
+
+	if (!console_guest || now < next_input_poll)
+		return;
+	next_input_poll = now + input_poll_ticks;
+	if (console_guest->state != GUEST_RUNNING)
+		return;
+	for (int n = 0; n < INPUT_BURST && (c = serial_read_byte()) >= 0; n++)
+		uart_receive(&console_guest->uart, (u8)c);
+	sched_devices_changed(console_guest); /* the UART may now raise its interrupt */
+}
+
 /* Nobody can run: wait for the earliest device event, or stop guests that can never wake. */
 static void wait_for_event(void)
 {
@@ -150,7 +169,7 @@ static void wait_for_event(void)
 	for (u32 i = 0; i < n_guests; i++)
 		if (guests[i].state == GUEST_RUNNING)
 			earliest = MIN(earliest, guest_next_event(&guests[i]));
-	if (earliest == NO_EVENT) {
+	if (earliest == NO_EVENT && !console_guest) {
 		for (u32 i = 0; i < n_guests; i++)
 			if (guests[i].state == GUEST_RUNNING)
 				guest_stop(&guests[i], -1, "halted with no interrupt source armed");
@@ -158,10 +177,12 @@ static void wait_for_event(void)
 	}
 	u64 start = rdtsc();
 
+	earliest = MIN(earliest, next_input_poll);
 	while (rdtsc() < earliest) {
 		serial_poll();
 		cpu_relax();
 	}
+	poll_console_input(rdtsc());
 	idle_ticks += rdtsc() - start;
 }
 
@@ -292,9 +313,11 @@ static COLD struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
 	if (serial_backlog)
 		serial_poll();
 	now = rdtsc();
+	poll_console_input(now);
 	slice_end = now + slice_ticks;
 	update_wake_deadline();
-	sched_deadline = MIN(wake_deadline, guests_running() > 1 ? slice_end : NO_EVENT);
+	sched_deadline = MIN(MIN(wake_deadline, next_input_poll),
+			     guests_running() > 1 ? slice_end : NO_EVENT);
 	return next;
 }
 
@@ -317,7 +340,7 @@ int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
 }
 
 NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz, u32 rate,
-			bool timer_saved)
+			bool timer_saved, bool console_input)
 {
 	struct vcpu *first = NULL;
 	u64 vmcs, now;
@@ -328,6 +351,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	save_timer = timer_saved;
 	slice_ticks = tsc_hz / 1000 * SCHED_SLICE_MS;
 	drain_ticks = tsc_hz / 1000000 * SERIAL_DRAIN_US;
+	input_poll_ticks = tsc_hz / 1000 * INPUT_POLL_MS;
 	serial_set_buffered(true);
 	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
 	n_running = 0; /* guests stopped while being built were never counted */
@@ -341,6 +365,10 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	}
 	if (!first)
 		finish_run();
+	if (console_input) {
+		console_guest = &guests[0];
+		next_input_poll = rdtsc() + input_poll_ticks;
+	}
 	sched_current_vcpu = first;
 	*regs_slot = &first->regs;
 	vmcs = first->vmcs;
@@ -348,7 +376,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	fpu_restore(first->fpu_state);
 	now = rdtsc();
 	slice_end = now + slice_ticks;
-	sched_deadline = n_running > 1 ? slice_end : NO_EVENT;
+	sched_deadline = MIN(next_input_poll, n_running > 1 ? slice_end : NO_EVENT);
 	first->events_dirty = true;
 	vmx_enter((u64)regs_slot, enter(first, now));
 	__builtin_unreachable();

@@ -31,6 +31,9 @@ enum harness { HARNESS_NONE, HARNESS_QEMU, HARNESS_BOCHS };
 /* Deliberate faults for the boot tests; never set on a real boot. */
 enum selftest { SELFTEST_NONE, SELFTEST_FAULT, SELFTEST_WRITE_CODE, SELFTEST_STACK_OVERFLOW };
 
+/* Host serial input to the first guest's UART: by default only when no harness runs Kestrel. */
+enum console_input { INPUT_AUTO, INPUT_ON, INPUT_OFF };
+
 struct guest_config {
 	char name[CONFIG_NAME_MAX];
 	char kernel[CONFIG_PATH_MAX];
@@ -46,6 +49,7 @@ struct config {
 	u64 hv_memory; /* bytes, a multiple of 2 MiB */
 	enum harness harness;
 	enum selftest selftest;
+	enum console_input input;
 	u32 n_guests;
 	struct guest_config guests[CONFIG_MAX_GUESTS];
 };

@@ -23,8 +23,9 @@ void sched_guest_stopped(struct guest *g);
  * Returns 1 when that vCPU must be VMLAUNCHed, 0 for VMRESUME. */
 int sched_next_entry(struct vcpu *exited, u32 reason, u64 exit_tsc);
 
-/* Enter the first guest; never returns (the run ends in power_off()). */
+/* Enter the first guest; never returns (the run ends in power_off()). With console_input, the
+ * host's serial input goes to the first guest's UART (interactive runs, not test runs). */
 NORETURN void sched_run(struct guest *guests, u32 n_guests, u64 exit_stack_top, u64 tsc_hz,
-			u32 preemption_rate, bool timer_saved);
+			u32 preemption_rate, bool timer_saved, bool console_input);
 
 #endif

@@ -22,6 +22,9 @@ bool serial_poll(void);
 /* Buffered output is waiting for the wire (read on every exit: a plain flag). */
 extern bool serial_backlog;
 
+/* A byte received on the host port, or -1 when none is waiting. */
+int serial_read_byte(void);
+
 /* Wait until everything, the last stop bit included, has left the UART. */
 void serial_flush(void);
 

@@ -56,6 +56,7 @@ static void check_defaults(const struct config *c)
 	assert_int_equal(c->loglevel, LOG_INFO);
 	assert_int_equal(c->hv_memory, CONFIG_HV_MEMORY_DEFAULT);
 	assert_int_equal(c->harness, HARNESS_NONE);
+	assert_int_equal(c->input, INPUT_AUTO);
 	assert_int_equal(c->selftest, SELFTEST_NONE);
 	assert_int_equal(c->n_guests, 0);
 }
@@ -95,11 +96,13 @@ static void test_repository_config(void **state)
 static void test_global_keys(void **state)
 {
 	(void)state;
-	EXPECT_OK("loglevel = debug\nhv_memory = 128M\nharness = qemu\nselftest = write-code\n");
+	EXPECT_OK("loglevel = debug\nhv_memory = 128M\nharness = qemu\nselftest = write-code\n"
+		  "input = on\n");
 	assert_int_equal(cfg.loglevel, LOG_DEBUG);
 	assert_int_equal(cfg.hv_memory, 128ull << 20);
 	assert_int_equal(cfg.harness, HARNESS_QEMU);
 	assert_int_equal(cfg.selftest, SELFTEST_WRITE_CODE);
+	assert_int_equal(cfg.input, INPUT_ON);
 	assert_int_equal(cfg.n_guests, 0);
 }
 
@@ -157,6 +160,7 @@ static void test_bad_choice_values(void **state)
 		     "1: bad value for 'loglevel': '' (expected error, warn, info or debug)");
 	EXPECT_ERROR("harness = kvm",
 		     "1: bad value for 'harness': 'kvm' (expected none, qemu or bochs)");
+	EXPECT_ERROR("input = yes", "1: bad value for 'input': 'yes' (expected auto, on or off)");
 	EXPECT_ERROR("selftest = write_code",
 		     "1: bad value for 'selftest': 'write_code' "
 		     "(expected none, fault, write-code or stack-overflow)");
