@@ -101,6 +101,7 @@ unit_msr_policy_SRCS := vmx/msr_policy.c
 unit_vmx_controls_SRCS := vmx/vmx_caps.c drivers/fmt.c
 unit_guest_walk_SRCS := mm/guest_walk.c
 unit_exit_table_SRCS := vmx/exit.c tests/unit/exit_stubs.c
+unit_exit_stats_SRCS := vmx/exit_stats.c vmx/exit.c tests/unit/exit_stubs.c drivers/fmt.c
 
 define unit_rule
 $(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(unit_$(1)_SRCS) $$(wildcard include/kestrel/*.h)

@@ -1,8 +1,10 @@
 /* A guest's interrupt routing (include/kestrel/platform_irq.h). */
 #include <kestrel/platform_irq.h>
+#include <kestrel/vcpu.h>
 
 #define IOAPIC_MODE_FIXED 0
 #define IOAPIC_MODE_LOWEST 1
+#define IOAPIC_MODE_NMI 4
 #define IOAPIC_MODE_EXTINT 7
 
 static void isa_irq_set(void *ctx, unsigned irq, bool level)
@@ -27,7 +29,11 @@ bool platform_ioapic_deliver(void *ctx, u8 vector, u32 dest, bool logical, u8 mo
 		return false;
 	if (mode == IOAPIC_MODE_FIXED || mode == IOAPIC_MODE_LOWEST)
 		return lapic_accept_irq(&g->lapic, vector, level);
-	/* NMI, SMI, INIT and ExtINT messages: no source in Kestrel's platform programs them. */
+	if (mode == IOAPIC_MODE_NMI) {
+		vcpu_inject_nmi(&g->vcpu);
+		return true;
+	}
+	/* SMI, INIT and ExtINT messages: the platform has nothing that sends them usefully. */
 	return false;
 }
 

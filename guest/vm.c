@@ -66,7 +66,7 @@ static void lapic_self_nmi(void *ctx)
 {
 	struct guest *g = ctx;
 
-	guest_stop(g, -1, "sent itself an NMI, which Kestrel does not deliver yet");
+	vcpu_inject_nmi(&g->vcpu);
 }
 
 static void uart_emit(void *ctx, u8 byte)

@@ -28,6 +28,7 @@ static const struct exit_entry exit_table[EXIT_REASON_MAX] = {
 	[EXIT_REASON_EXTERNAL_INTERRUPT] = { exit_external_interrupt, 0 },
 	[EXIT_REASON_TRIPLE_FAULT] = { exit_triple_fault, EXIT_NEEDS_QUAL },
 	[EXIT_REASON_INTERRUPT_WINDOW] = { exit_interrupt_window, 0 },
+	[EXIT_REASON_NMI_WINDOW] = { exit_nmi_window, 0 },
 	[EXIT_REASON_CPUID] = { exit_cpuid, EXIT_INSTRUCTION },
 	[EXIT_REASON_GETSEC] = { exit_inject_ud, EXIT_INSTRUCTION }, /* SMX is hidden */
 	[EXIT_REASON_HLT] = { exit_hlt, EXIT_INSTRUCTION },

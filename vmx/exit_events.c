@@ -30,6 +30,11 @@ void exit_interrupt_window(struct vcpu *v)
 	v->events_dirty = true; /* the entry path injects the pending interrupt now that it can */
 }
 
+void exit_nmi_window(struct vcpu *v)
+{
+	v->events_dirty = true; /* NMI blocking has ended: the pending NMI goes in now */
+}
+
 void exit_preemption_timer(struct vcpu *v)
 {
 	/* The tick: the scheduler updates device time and may switch guests on the way back; the

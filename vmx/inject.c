@@ -9,6 +9,7 @@
 #include <kestrel/platform_irq.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
+#include <kestrel/vmcs_setup.h>
 
 /* Vectors whose delivery pushes an error code (SDM Vol. 3A 6.15). */
 static bool vector_has_error_code(u8 vector)
@@ -50,15 +51,50 @@ void inject_record_vectoring(struct vcpu *v)
 	v->reinject_length = vmcs_read32(VMCS_EXIT_INSTRUCTION_LEN);
 }
 
-static void set_interrupt_window(struct vcpu *v, bool on)
+static void set_window(struct vcpu *v, u32 window_control, bool on)
 {
-	u32 proc = on ? v->proc_controls | PROC_INTERRUPT_WINDOW_EXITING
-		      : v->proc_controls & ~PROC_INTERRUPT_WINDOW_EXITING;
+	u32 proc = on ? v->proc_controls | window_control : v->proc_controls & ~window_control;
 
 	if (proc != v->proc_controls) {
 		v->proc_controls = proc;
 		vmcs_write32(VMCS_PROC_CONTROLS, proc);
 	}
+}
+
+static void set_interrupt_window(struct vcpu *v, bool on)
+{
+	set_window(v, PROC_INTERRUPT_WINDOW_EXITING, on);
+}
+
+void vcpu_inject_nmi(struct vcpu *v)
+{
+	v->nmi_pending = true;
+	v->events_dirty = true;
+}
+
+/*
+ * An NMI goes in when nothing else is being injected and the guest is not blocking NMIs or
+ * in an STI/MOV-SS shadow (SDM Vol. 3C 27.3.1.5 refuses NMI injection then); otherwise the
+ * NMI-window exit (with virtual NMIs, 26.7.6) brings the vCPU back when it can take one.
+ * Returns true when it injected.
+ */
+static bool inject_nmi(struct vcpu *v, bool busy)
+{
+	u32 blocking;
+
+	if (!v->nmi_pending)
+		return false;
+	blocking = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+	if (busy || (blocking & (INTERRUPTIBILITY_NMI | INTERRUPTIBILITY_STI |
+				 INTERRUPTIBILITY_MOV_SS))) {
+		if (vmx_nmi_window_available())
+			set_window(v, PROC_NMI_WINDOW_EXITING, true);
+		return false;
+	}
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | INTR_TYPE_NMI | VECTOR_NMI);
+	set_window(v, PROC_NMI_WINDOW_EXITING, false);
+	v->nmi_pending = false;
+	return true;
 }
 
 static bool guest_can_take_interrupt(void)
@@ -96,6 +132,7 @@ void inject_events(struct vcpu *v)
 		v->exception.valid = false;
 		injected = true;
 	}
+	injected |= inject_nmi(v, injected);
 
 	if (!platform_interrupt_pending(g)) {
 		set_interrupt_window(v, false);

@@ -46,6 +46,11 @@ void vmx_setup_init(const struct vmx_msrs *m, const struct vmx_caps *c,
 	guest_fixed.xcr0_supported = 0; /* XSAVE is not exposed yet */
 }
 
+bool vmx_nmi_window_available(void)
+{
+	return controls.pin & PIN_VIRTUAL_NMIS;
+}
+
 const struct vmx_guest_fixed *vmx_guest_fixed_bits(void)
 {
 	return &guest_fixed;

@@ -92,6 +92,35 @@ static void check_topology(struct cpuid_regs l1)
 		    b.ebx & 0xffff, b.ecx);
 }
 
+/*
+ * The exit statistics count exactly: N CPUIDs in a row are N CPUID exits (the HC_EXIT_COUNT
+ * call asking is counted only once it has completed, so the two reads bracket the loop alone).
+ */
+static void check_exit_counting(void)
+{
+	enum { N = 1000 };
+	struct hc_exit_stats st;
+	u64 before, after;
+
+	if (!guest_kestrel_only("exit-count-exact"))
+		return;
+	before = hc_exit_count(EXIT_REASON_CPUID);
+	for (int i = 0; i < N; i++)
+		cpuid(KESTREL_CPUID_BASE, 0);
+	after = hc_exit_count(EXIT_REASON_CPUID);
+	guest_check(after - before == N, "exit-count-exact", "%llu CPUID exits counted for %d CPUIDs",
+		    after - before, N);
+	hc_exit_reset();
+	cpuid(KESTREL_CPUID_BASE, 0);
+	guest_check(guest_hypercall(HC_EXIT_STATS, EXIT_REASON_CPUID, (u64)(unsigned long)&st, 0,
+				    0) == HC_OK &&
+			    st.count == 1 && st.cycles_min == st.cycles_max && st.cycles_min > 0 &&
+			    st.cycles_total == st.cycles_min,
+		    "exit-stats", "after a reset and one CPUID: count %llu, min %llu, max %llu", st.count,
+		    st.cycles_min, st.cycles_max);
+	guest_printf("cpuid: one CPUID exit costs %llu root-mode TSC ticks\n", st.cycles_min);
+}
+
 void guest_main(void)
 {
 	struct cpuid_regs l1 = cpuid(1, 0);
@@ -104,4 +133,5 @@ void guest_main(void)
 	check_kestrel_leaves();
 	check_tsc_khz();
 	check_topology(l1);
+	check_exit_counting();
 }

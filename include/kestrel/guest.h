@@ -53,6 +53,7 @@ struct vcpu {
 	u32 reinject_info, reinject_error, reinject_length; /* IDT-vectoring info of the exit */
 	u32 proc_controls; /* cached: interrupt-window exiting toggles */
 	bool events_dirty;  /* something to inject may have changed: run inject_events() */
+	bool nmi_pending;
 	u64 timer_deadline; /* host TSC the preemption timer is programmed for (0 = rewrite) */
 	struct msr_state msrs;
 	struct syscall_msrs syscall_msrs;

@@ -27,6 +27,7 @@ void vcpu_skip_instruction(struct vcpu *v);
 void vcpu_inject_exception(struct vcpu *v, u8 vector);
 void vcpu_inject_exception_error(struct vcpu *v, u8 vector, u32 error);
 void vcpu_inject_page_fault(struct vcpu *v, u64 linear, u32 error);
+void vcpu_inject_nmi(struct vcpu *v);
 
 /* Translate a guest linear address through the guest's page tables. Returns 0; or -1 after
  * queuing the guest's #PF; or -2 after stopping the guest (tables outside its RAM). */
@@ -56,6 +57,7 @@ void exit_vmcall(struct vcpu *v);
 void exit_hlt(struct vcpu *v);
 void exit_external_interrupt(struct vcpu *v);
 void exit_interrupt_window(struct vcpu *v);
+void exit_nmi_window(struct vcpu *v);
 void exit_exception_nmi(struct vcpu *v);
 void exit_preemption_timer(struct vcpu *v);
 void exit_triple_fault(struct vcpu *v);

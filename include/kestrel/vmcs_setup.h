@@ -35,6 +35,9 @@ void vmx_setup_init(const struct vmx_msrs *m, const struct vmx_caps *c,
 		    const struct vmx_controls *ctl);
 const struct vmx_guest_fixed *vmx_guest_fixed_bits(void);
 
+/* NMI-window exiting needs the "virtual NMIs" pin-based control (SDM Vol. 3C 27.2.1.1). */
+bool vmx_nmi_window_available(void);
+
 /* How a guest starts. */
 enum vcpu_entry_mode {
 	ENTRY_PROTECTED32, /* multiboot: 32-bit flat segments, paging off (unrestricted guest) */
