@@ -191,6 +191,7 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 	v->vpid = (u16)(g->index + 1); /* VPID 0 is the host's */
 	v->tsc_offset = -rdtsc(); /* the guest's TSC starts near 0: boot times read directly */
 	msr_state_init(&v->msrs);
+	exit_stats_reset(&v->stats);
 	return 0;
 }
 

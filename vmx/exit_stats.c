@@ -6,6 +6,8 @@
 void exit_stats_reset(struct exit_stats *s)
 {
 	memset(s, 0, sizeof(*s));
+	for (u32 i = 0; i < EXIT_REASON_MAX; i++)
+		s->reason[i].min = ~0ull; /* so recording needs no first-exit test */
 }
 
 u64 exit_stats_total(const struct exit_stats *s)
@@ -48,6 +50,7 @@ size_t exit_stats_json(char *buf, size_t size, const char *guest, u32 reason,
 			    "{\"guest\":\"%s\",\"reason\":\"%s\",\"reason_number\":%u,"
 			    "\"count\":%llu,\"cycles_total\":%llu,\"cycles_min\":%llu,"
 			    "\"cycles_median\":%llu,\"cycles_p99\":%llu,\"cycles_max\":%llu}",
-			    guest, exit_reason_name(reason), reason, r->count, r->cycles, r->min,
+			    guest, exit_reason_name(reason), reason, r->count, r->cycles,
+			    r->count ? r->min : 0,
 			    exit_stats_percentile(r, 500), exit_stats_percentile(r, 990), r->max);
 }

@@ -39,7 +39,7 @@ static s64 hypercall_exit_stats(struct vcpu *v, u64 reason, u64 gpa)
 	r = &v->stats.reason[reason];
 	out->count = r->count;
 	out->cycles_total = r->cycles;
-	out->cycles_min = r->min;
+	out->cycles_min = r->count ? r->min : 0;
 	out->cycles_max = r->max;
 	memcpy(out->hist, r->hist, sizeof(out->hist));
 	return HC_OK;

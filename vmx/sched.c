@@ -262,7 +262,7 @@ static void update_wake_deadline(void)
  * leave guest mode for. With "save VMX-preemption timer value" the count survives exits, so
  * the VMWRITE happens only when that moment changes.
  */
-static void arm_preemption_timer(struct vcpu *v, u64 now)
+static inline void arm_preemption_timer(struct vcpu *v, u64 now)
 {
 	u64 deadline = MIN(v->guest->next_event, sched_deadline), ticks;
 
@@ -287,13 +287,15 @@ static int enter(struct vcpu *v, u64 now)
 }
 
 /* Root-mode cost of this exit, stub entry to just before the resume (vmx/entry.asm). */
-static void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
+static inline void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
 {
 	if (reason >= EXIT_REASON_MAX)
 		return; /* a failed entry, not an exit */
 	exit_stats_record(&v->stats, reason, rdtsc() - exit_tsc - idle_ticks);
-	v->stats.idle += idle_ticks;
-	idle_ticks = 0;
+	if (idle_ticks) {
+		v->stats.idle += idle_ticks;
+		idle_ticks = 0;
+	}
 }
 
 /* The slow path: the vCPU stopped, halted, or its turn ended. */

@@ -7,19 +7,6 @@
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
-void vcpu_skip_instruction(struct vcpu *v)
-{
-	u32 blocking;
-
-	vmcs_writenat(VMCS_GUEST_RIP, vmcs_readnat(VMCS_GUEST_RIP) +
-					      vmcs_read32(VMCS_EXIT_INSTRUCTION_LEN));
-	/* SDM Vol. 3A 6.8.3: STI/MOV-SS blocking lasts one instruction, which has now run. */
-	blocking = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
-	if (blocking & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
-		vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY,
-			     blocking & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
-}
-
 void guest_stop(struct guest *g, int status, const char *why, ...)
 {
 	va_list ap;

@@ -15,7 +15,7 @@
 struct exit_reason_stats {
 	u64 count;
 	u64 cycles; /* sum */
-	u64 min, max;
+	u64 min, max; /* min is ~0 while count is 0 (exit_stats_reset) */
 	u32 hist[EXIT_HIST_BUCKETS];
 };
 
@@ -27,15 +27,15 @@ struct exit_stats {
 static inline void exit_stats_record(struct exit_stats *s, u32 reason, u64 cycles)
 {
 	struct exit_reason_stats *r = &s->reason[reason];
-	u32 bucket = cycles ? 63 - (u32)__builtin_clzll(cycles) : 0;
+	u32 bucket = 63 - (u32)__builtin_clzll(cycles | 1); /* floor(log2), 0 for 0 and 1 */
 
 	r->count++;
 	r->cycles += cycles;
-	if (cycles < r->min || r->count == 1)
+	if (cycles < r->min)
 		r->min = cycles;
 	if (cycles > r->max)
 		r->max = cycles;
-	r->hist[bucket < EXIT_HIST_BUCKETS ? bucket : EXIT_HIST_BUCKETS - 1]++;
+	r->hist[MIN(bucket, EXIT_HIST_BUCKETS - 1)]++;
 }
 
 void exit_stats_reset(struct exit_stats *s);

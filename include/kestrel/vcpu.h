@@ -4,6 +4,7 @@
 
 #include <kestrel/guest.h>
 #include <kestrel/guest_walk.h>
+#include <kestrel/vmcs.h>
 
 /* Exception vectors handlers inject (SDM Vol. 3A 6.3.1). */
 #define VECTOR_DE 0
@@ -20,8 +21,18 @@ typedef void (*exit_handler_fn)(struct vcpu *v);
 exit_handler_fn exit_handler_for(unsigned reason);
 
 /* Step over the instruction that exited (VM-exit instruction length), ending STI/MOV-SS
- * blocking as the hardware would after executing it. */
-void vcpu_skip_instruction(struct vcpu *v);
+ * blocking as the hardware would after executing it (SDM Vol. 3A 6.8.3). */
+static inline void vcpu_skip_instruction(struct vcpu *v)
+{
+	u32 blocking;
+
+	vmcs_writenat(VMCS_GUEST_RIP, vmcs_readnat(VMCS_GUEST_RIP) +
+					      vmcs_read32(VMCS_EXIT_INSTRUCTION_LEN));
+	blocking = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+	if (blocking & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+		vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY,
+			     blocking & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+}
 
 /* Queue an exception for the next VM entry (vmx/inject.c). */
 void vcpu_inject_exception(struct vcpu *v, u8 vector);

@@ -12,9 +12,11 @@
 
 static struct exit_stats *fresh(void)
 {
-	struct exit_stats *s = calloc(1, sizeof(*s));
+	struct exit_stats *s = malloc(sizeof(*s));
 
 	assert_non_null(s);
+	memset(s, 0xa5, sizeof(*s)); /* exit_stats_reset must set every field */
+	exit_stats_reset(s);
 	return s;
 }
 
