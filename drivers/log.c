@@ -47,6 +47,13 @@ void log_write(enum log_level level, const char *src, const char *fmt, ...)
 			sinks[i](line, n);
 }
 
+void log_raw(const char *text, size_t len)
+{
+	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
+		if (sinks[i])
+			sinks[i](text, len);
+}
+
 void log_guest_line(const char *src, const char *text, size_t len)
 {
 	char line[LOG_LINE_MAX];

@@ -369,6 +369,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 		finish_run();
 	if (console_input) {
 		console_guest = &guests[0];
+		console_guest->console_raw = true;
 		next_input_poll = rdtsc() + input_poll_ticks;
 	}
 	sched_current_vcpu = first;

@@ -92,6 +92,8 @@ struct guest {
 	struct legacy_ports legacy;
 	char console[GUEST_CONSOLE_LINE];
 	u32 console_len;
+	bool console_raw;     /* interactive: bytes pass at once, "[NAME] " starts each line */
+	bool console_mid_line;
 	u32 unknown_msrs_logged;
 	struct vcpu vcpu;
 };

@@ -27,6 +27,9 @@ void log_write(enum log_level level, const char *src, const char *fmt, ...) PRIN
 /* A guest's console line, "[src] text", printed at every log level. */
 void log_guest_line(const char *src, const char *text, size_t len);
 
+/* Bytes as they are, for an interactive guest console. */
+void log_raw(const char *text, size_t len);
+
 #define log_err(...) log_write(LOG_ERROR, LOG_SRC, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, LOG_SRC, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, LOG_SRC, __VA_ARGS__)
