@@ -65,9 +65,14 @@ $(BUILD)/kestrel.efi: $(BUILD)/kestrel.so
 	$(OBJCOPY) -j .text -j .rodata -j .sdata -j .data -j .dynamic -j .dynsym -j .rel \
 	  -j .rela -j .reloc --target efi-app-x86_64 --subsystem=10 $< $@
 
+# The ESP gets every file CONFIG names on its kernel/initrd lines, looked for in CONFIG's
+# directory, $(BUILD)/linux/, $(BUILD)/guest/ (tools/mkimage.sh); the ones this Makefile builds
+# (linux-guest, guests) are prerequisites, added after the includes below.
+IMAGE_FILES := $(shell sed -nE 's/^[[:space:]]*(kernel|initrd)[[:space:]]*=[[:space:]]*([^[:space:]]+)[[:space:]]*$$/\2/p' \
+                 $(CONFIG) 2>/dev/null | tr -d '\r' | sort -u)
 image: $(BUILD)/kestrel.img
 $(BUILD)/kestrel.img: $(BUILD)/kestrel.efi $(CONFIG) tools/mkimage.sh FORCE
-	tools/mkimage.sh $@ $(BUILD)/kestrel.efi $(CONFIG)
+	BUILD=$(BUILD) tools/mkimage.sh $@ $(BUILD)/kestrel.efi $(CONFIG)
 
 # --- host unit tests (cmocka): pure-logic sources linked directly ---------------------------
 HOST_CFLAGS := -std=c11 -O1 -g -Iinclude -Wall -Wextra -Wno-unused-parameter -fsanitize=address,undefined \
@@ -130,5 +135,10 @@ clean:
 
 include guest/guest.mk
 include guest/linux/linux.mk
+include bench.mk
+
+# make image: build what CONFIG names, unless a file of that name sits next to CONFIG.
+$(BUILD)/kestrel.img: $(foreach f,$(IMAGE_FILES),$(if $(wildcard $(dir $(CONFIG))$(f)),,\
+	$(filter $(LINUX_BUILD)/$(f) $(GUEST_BUILD)/$(f),$(LINUX_BUILD)/vmlinuz $(LINUX_BUILD)/initrd.img $(GUEST_ELFS))))
 
 -include $(DEPS)

@@ -11,6 +11,9 @@ PACKAGES=(
 	bochs bochsbios vgabios bochs-term       # Bochs: VT-x + EPT emulation
 	qemu-system-x86                          # QEMU: TCG (no VT-x) and KVM (nested VT-x)
 	mtools gdisk dosfstools                  # disk images without loop mounts
+	clang libclang-rt-14-dev llvm            # make fuzz: libFuzzer; llvm-symbolizer for its reports
+	socat                                    # make run under Bochs: its serial port <-> this terminal
+	cpio                                     # Linux test guest: its initramfs (guest/linux/linux.mk)
 )
 
 # One dpkg-query for all of them; unknown packages are simply absent from its output.

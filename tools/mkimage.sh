@@ -6,6 +6,10 @@
 #   EFI/BOOT/BOOTX64.EFI   <- KESTREL.efi
 #   kestrel.cfg            <- CONFIG
 #   <basename of FILE>     <- each FILE (guest kernels, initrds, ...), in the partition root
+# With no FILE arguments the files are the ones CONFIG names on its "kernel =" and "initrd ="
+# lines (`make image`), each looked for in CONFIG's directory, then $BUILD/linux/, then
+# $BUILD/guest/ (BUILD defaults to build/ of this repository); one found nowhere is an error that
+# names it and the places searched.
 # Size: the files plus slack, at least 64 MiB, a multiple of 16*63 sectors (Bochs' disk geometry).
 # The image is built in a temporary file beside OUT and renamed into place at the end.
 set -euo pipefail
@@ -16,6 +20,36 @@ die() { echo "mkimage: $*" >&2; exit 1; }
 out=$1 efi=$2 cfg=$3
 shift 3
 files=("$@")
+build=${BUILD:-$(cd "$(dirname -- "$0")/.." && pwd)/build}
+
+# The files CONFIG names: "kernel = NAME" / "initrd = NAME" lines (whitespace around the key, the
+# "=" and the value allowed, as Kestrel's parser does; comments skipped). Each name once.
+config_files() {
+	local dir line n=0 key name where f
+	local -A named=()
+	dir=$(dirname -- "$cfg")
+	local places=("$dir" "$build/linux" "$build/guest")
+	while IFS= read -r line || [[ -n "$line" ]]; do
+		n=$((n + 1))
+		line=${line%$'\r'}
+		[[ "$line" =~ ^[[:space:]]*(kernel|initrd)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] ||
+			continue
+		key=${BASH_REMATCH[1]} name=${BASH_REMATCH[2]}
+		[[ -z "${named[$name]:-}" ]] || continue
+		named[$name]=1
+		# Kestrel rejects names with spaces itself; the ESP holds files in its root only.
+		[[ "$name" != */* && "$name" != *\\* ]] ||
+			die "$cfg:$n: $key '$name': only a file name in the ESP root is supported"
+		where=""
+		for f in "${places[@]}"; do
+			[[ -f "$f/$name" ]] && { where=$f/$name; break; }
+		done
+		[[ -n "$where" ]] || die "$cfg:$n: $key file '$name' not found in ${places[0]}/," \
+			"${places[1]}/ or ${places[2]}/ (make linux-guest builds vmlinuz and initrd.img," \
+			"make guests the test guests)"
+		files+=("$where")
+	done <"$cfg"
+}
 
 for tool in sgdisk mformat mmd mcopy; do
 	command -v "$tool" >/dev/null || die "$tool not found (run tools/deps.sh)"
@@ -23,6 +57,8 @@ done
 for f in "$efi" "$cfg" "${files[@]}"; do
 	[[ -f "$f" && -r "$f" ]] || die "no such file: $f"
 done
+# MKIMAGE_SCAN=0: exactly the FILEs given, even none (the boot tests list every file they want).
+((${#files[@]} > 0)) || [[ "${MKIMAGE_SCAN:-1}" == 0 ]] || config_files
 
 # Names in the partition root must be unique (FAT compares them case-insensitively).
 declare -A seen=([kestrel.cfg]=1 [efi]=1)

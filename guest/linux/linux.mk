@@ -14,6 +14,9 @@
 #     -serial stdio -no-reboot -kernel build/linux/vmlinuz -initrd build/linux/initrd.img \
 #     -append "console=ttyS0 quiet"
 #
+# `make test` builds them for two boot cases: tests/boot/cases/bochs-linux.case (under Kestrel)
+# and bochs-linux-native.case (the same in Bochs without Kestrel, the baseline it is compared with).
+#
 # Included by the top-level Makefile; also usable as `make -f Makefile -f guest/linux/linux.mk`.
 
 # Do not become the default goal, wherever this file is included.

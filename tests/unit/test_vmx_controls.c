@@ -130,7 +130,7 @@ static void skylake_controls(void **state)
 	assert_int_equal(c.pin, 0x7f);
 	assert_int_equal(c.proc, 0xb6206dfa);
 	assert_int_equal(c.proc2, 0xe2);
-	assert_int_equal(c.exit, 0x3fefff);
+	assert_int_equal(c.exit, 0x7fefff);
 	assert_int_equal(c.entry, 0xd1ff);
 
 	assert_true(c.pin & PIN_EXTERNAL_INTERRUPT_EXITING);
@@ -164,6 +164,7 @@ static void skylake_controls(void **state)
 	assert_true(c.exit & EXIT_LOAD_PAT);
 	assert_true(c.exit & EXIT_SAVE_EFER);
 	assert_true(c.exit & EXIT_LOAD_EFER);
+	assert_true(c.exit & EXIT_SAVE_PREEMPTION_TIMER);
 	assert_true(c.entry & ENTRY_LOAD_PAT);
 	assert_true(c.entry & ENTRY_LOAD_EFER);
 	assert_false(c.entry & ENTRY_IA32E_MODE_GUEST); /* guests start in 32-bit mode */
@@ -176,7 +177,7 @@ static void optional_controls_drop_out(void **state)
 
 	m.pinbased &= ~((u64)PIN_VIRTUAL_NMIS << 32);
 	m.procbased2 &= ~((u64)PROC2_ENABLE_VPID << 32);
-	m.exit &= ~((u64)EXIT_SAVE_DEBUG_CONTROLS << 32);
+	m.exit &= ~((u64)(EXIT_SAVE_DEBUG_CONTROLS | EXIT_SAVE_PREEMPTION_TIMER) << 32);
 	m.entry &= ~((u64)ENTRY_LOAD_DEBUG_CONTROLS << 32);
 	assert_null(vmx_controls_compute(&m, &c));
 	assert_int_equal(c.pin, 0x5f);
