@@ -278,6 +278,25 @@ static int set_cpus(struct parser *p, const char *key, struct span value)
 	return 0;
 }
 
+static int set_watchdog(struct parser *p, const char *key, struct span value)
+{
+	u64 seconds;
+
+	switch (parse_decimal(value, &seconds)) {
+	case NUMBER_BAD:
+		return fail(p, "bad number " QUOTE_FMT " for '%s'", QUOTE_ARG(value), key);
+	case NUMBER_TOO_BIG:
+		seconds = CONFIG_WATCHDOG_MAX + 1;
+		break;
+	case NUMBER_OK:
+		break;
+	}
+	if (seconds > CONFIG_WATCHDOG_MAX)
+		return fail(p, "'%s' out of range (0..%d seconds)", key, CONFIG_WATCHDOG_MAX);
+	p->guest->watchdog = (u32)seconds;
+	return 0;
+}
+
 /* Returns the index of `value` in names, or -1 after reporting it. */
 static int parse_choice(struct parser *p, const char *key, struct span value,
 			const char *const *names, size_t count, const char *expected)
@@ -392,6 +411,7 @@ static const struct {
 	{ "cmdline", true, set_cmdline },
 	{ "memory", true, set_memory },
 	{ "cpus", true, set_cpus },
+	{ "watchdog", true, set_watchdog },
 };
 
 static int parse_assignment(struct parser *p, struct span line)

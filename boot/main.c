@@ -76,6 +76,7 @@ static const struct boot_file *find_file(const struct boot_info *bi, const char 
 static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_caps *caps,
 				u64 tsc_hz)
 {
+	u64 checksum = root_map_image_checksum();
 	static struct guest guests[CONFIG_MAX_GUESTS];
 	const struct config *cfg = &bi->config;
 	struct vm_env env = {
@@ -94,6 +95,7 @@ static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_cap
 			  gc->initrd[0] ? find_file(bi, gc->initrd) : NULL, &env);
 	}
 	report_memory(bi);
+	log_info("integrity: Kestrel code and read-only data checksum 0x%016llx", checksum);
 	sched_run(guests, cfg->n_guests, root_map.exit.top, tsc_hz, caps->preemption_rate,
 		  vmx_controls.exit & EXIT_SAVE_PREEMPTION_TIMER,
 		  cfg->input == INPUT_ON || (cfg->input == INPUT_AUTO && cfg->harness == HARNESS_NONE));

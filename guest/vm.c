@@ -192,6 +192,7 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 	v->tsc_offset = -rdtsc(); /* the guest's TSC starts near 0: boot times read directly */
 	msr_state_init(&v->msrs);
 	exit_stats_reset(&v->stats);
+	v->watchdog_at = g->config->watchdog ? rdtsc() : ~0ull;
 	return 0;
 }
 
@@ -210,6 +211,9 @@ void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 	g->ram_size = cfg->memory;
 	g->tsc_hz = env->tsc_hz;
 	fmt_snprintf(g->name, sizeof(g->name), "%s", cfg->name);
+	if (cfg->cpus > 1)
+		log_warn("guest '%s': cpus = %u, but Kestrel gives each guest one vCPU for now",
+			 g->name, cfg->cpus);
 	if (!kernel) {
 		guest_stop(g, -1, "kernel '%s' was not loaded", cfg->kernel);
 		return;

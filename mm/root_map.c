@@ -109,3 +109,14 @@ void root_map_activate(const struct root_map *rm)
 	write_cr0(read_cr0() | CR0_WP);
 	write_cr3(rm->cr3);
 }
+
+u64 root_map_image_checksum(void)
+{
+	u64 hash = 0xcbf29ce484222325ull;
+
+	for (const u8 *p = __text_start; p < __text_end; p++)
+		hash = (hash ^ *p) * 0x100000001b3ull;
+	for (const u8 *p = __rodata_start; p < __rodata_end; p++)
+		hash = (hash ^ *p) * 0x100000001b3ull;
+	return hash;
+}

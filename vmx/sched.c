@@ -10,6 +10,7 @@
 #include <kestrel/log.h>
 #include <kestrel/platform_irq.h>
 #include <kestrel/power.h>
+#include <kestrel/root_map.h>
 #include <kestrel/sched.h>
 #include <kestrel/serial.h>
 #include <kestrel/vcpu.h>
@@ -143,6 +144,8 @@ static NORETURN void finish_run(void)
 	}
 	for (u32 i = 0; i < n_guests; i++)
 		dump_exit_stats_json(&guests[i]);
+	log_info("integrity: Kestrel code and read-only data checksum 0x%016llx",
+		 root_map_image_checksum());
 	power_off(all_ok ? KEXIT_OK : KEXIT_GUEST_FAILED);
 }
 
@@ -264,7 +267,7 @@ static void update_wake_deadline(void)
  */
 static inline void arm_preemption_timer(struct vcpu *v, u64 now)
 {
-	u64 deadline = MIN(v->guest->next_event, sched_deadline), ticks;
+	u64 deadline = MIN(MIN(v->guest->next_event, sched_deadline), v->watchdog_at), ticks;
 
 	if (serial_backlog)
 		deadline = MIN(deadline, now + drain_ticks); /* come back to drain the console */
@@ -323,12 +326,36 @@ static COLD struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
 	return next;
 }
 
+/*
+ * The watchdog a guest's `watchdog` key asks for: a guest seen with RFLAGS.IF = 0 at every
+ * look for that many seconds is stopped, so a spinning guest cannot hold its share of the CPU
+ * forever (the preemption timer brings Kestrel back even when the guest never exits).
+ */
+static COLD void watchdog_check(struct vcpu *v, u64 now)
+{
+	struct guest *g = v->guest;
+	u64 limit = g->config->watchdog * g->tsc_hz;
+
+	v->watchdog_at = now + limit / 8;
+	if (vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_IF) {
+		v->if_off_since = 0;
+		return;
+	}
+	if (!v->if_off_since)
+		v->if_off_since = now;
+	else if (now - v->if_off_since >= limit)
+		guest_stop(g, -1, "watchdog: interrupts disabled for %u s (RIP 0x%llx)",
+			   g->config->watchdog, vmcs_readnat(VMCS_GUEST_RIP));
+}
+
 int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
 {
 	struct vcpu *next = v;
 	u64 now = rdtsc();
 	int launch;
 
+	if (now >= v->watchdog_at)
+		watchdog_check(v, now);
 	update_devices(v->guest, now);
 	if (v->guest->state != GUEST_RUNNING || v->halted || now >= sched_deadline) {
 		next = reschedule(v, reason, exit_tsc);

@@ -21,6 +21,7 @@
 #define CONFIG_GUEST_MEMORY_MIN MiB(1)
 #define CONFIG_GUEST_MEMORY_MAX GiB(64)
 #define CONFIG_GUEST_CPUS_MAX 64
+#define CONFIG_WATCHDOG_MAX 3600
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -41,6 +42,7 @@ struct guest_config {
 	char cmdline[CONFIG_CMDLINE_MAX];
 	u64 memory; /* bytes, a multiple of 1 MiB */
 	u32 cpus;
+	u32 watchdog; /* seconds a guest may run with interrupts disabled; 0 = no limit */
 	u32 line; /* line of the [guest NAME] header, for later error messages */
 };
 

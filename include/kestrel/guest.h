@@ -55,6 +55,8 @@ struct vcpu {
 	bool events_dirty;  /* something to inject may have changed: run inject_events() */
 	bool nmi_pending;
 	u64 timer_deadline; /* host TSC the preemption timer is programmed for (0 = rewrite) */
+	u64 watchdog_at;    /* next look at RFLAGS.IF (~0: no watchdog) */
+	u64 if_off_since;   /* host TSC when IF = 0 was first seen, 0 while IF = 1 */
 	struct msr_state msrs;
 	struct syscall_msrs syscall_msrs;
 	u64 tsc_offset;

@@ -31,4 +31,8 @@ int root_map_build(const struct boot_info *bi, struct pmm *pool, struct root_map
 /* Turn on NX and write protection and load the new CR3. */
 void root_map_activate(const struct root_map *rm);
 
+/* FNV-1a over Kestrel's code and read-only data: computed at the start and the end of a run,
+ * the two must match whatever the guests did. */
+u64 root_map_image_checksum(void);
+
 #endif

@@ -272,6 +272,10 @@ static void test_size_overflow(void **state)
 	EXPECT_ERROR("hv_memory = 18446744073709551616", "1: 'hv_memory' out of range (8M..4G)");
 	EXPECT_ERROR(GUEST("a") "cpus = 18446744073709551617", "3: 'cpus' out of range (1..64)");
 	EXPECT_ERROR(GUEST("a") "cpus = 4294967297", "3: 'cpus' out of range (1..64)");
+	EXPECT_ERROR(GUEST("a") "watchdog = 3601", "3: 'watchdog' out of range (0..3600 seconds)");
+	EXPECT_ERROR(GUEST("a") "watchdog = 99999999999999999999",
+		     "3: 'watchdog' out of range (0..3600 seconds)");
+	EXPECT_ERROR(GUEST("a") "watchdog = 5s", "3: bad number '5s' for 'watchdog'");
 }
 
 static void test_guest_all_keys(void **state)
@@ -286,13 +290,15 @@ static void test_guest_all_keys(void **state)
 		  "initrd = initrd.img\n"
 		  "cmdline = console=ttyS0 root=/dev/vda rw\n"
 		  "memory = 512M\n"
-		  "cpus = 4\n");
+		  "cpus = 4\n"
+		  "watchdog = 30\n");
 	assert_int_equal(cfg.loglevel, LOG_WARN);
 	assert_int_equal(cfg.n_guests, 1);
 	assert_string_equal(g->name, "linux-1_A");
 	assert_string_equal(g->kernel, "\\EFI\\kestrel\\bzImage");
 	assert_string_equal(g->initrd, "initrd.img");
 	assert_string_equal(g->cmdline, "console=ttyS0 root=/dev/vda rw");
+	assert_int_equal(g->watchdog, 30);
 	assert_int_equal(g->memory, MiB(512));
 	assert_int_equal(g->cpus, 4);
 	assert_int_equal(g->line, 3);
