@@ -192,6 +192,7 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 	v->tsc_offset = -rdtsc(); /* the guest's TSC starts near 0: boot times read directly */
 	msr_state_init(&v->msrs);
 	exit_stats_reset(&v->stats);
+	cpuid_cache_init(v);
 	v->watchdog_at = g->config->watchdog ? rdtsc() : ~0ull;
 	return 0;
 }

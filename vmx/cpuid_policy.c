@@ -252,3 +252,23 @@ struct cpuid_regs cpuid_policy(cpuid_host_fn host, const struct cpuid_ctx *ctx, 
 	r.edx &= rule->allow[3];
 	return r;
 }
+
+void cpuid_cache_fill(struct cpuid_regs cache[CPUID_CACHE_SIZE], cpuid_host_fn host,
+		      const struct cpuid_ctx *ctx)
+{
+	static const struct {
+		u32 first, last;
+	} ranges[] = {
+		{ 0, CPUID_MAX_BASIC_LEAF },
+		{ KESTREL_CPUID_BASE, KESTREL_CPUID_MAX },
+		{ 0x80000000u, CPUID_MAX_EXT_LEAF },
+	};
+
+	for (u32 i = 0; i < ARRAY_SIZE(ranges); i++)
+		for (u32 leaf = ranges[i].first; leaf <= ranges[i].last; leaf++) {
+			int slot = cpuid_cache_slot(leaf);
+
+			if (slot >= 0)
+				cache[slot] = cpuid_policy(host, ctx, leaf, 0);
+		}
+}

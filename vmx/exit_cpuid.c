@@ -1,4 +1,5 @@
-/* CPUID exits: answered from the policy table (vmx/cpuid_policy.c). */
+/* CPUID exits: answered from the policy table (vmx/cpuid_policy.c), most from a per-vCPU
+ * cache of its answers. */
 #include <kestrel/cpuid_policy.h>
 #include <kestrel/vcpu.h>
 
@@ -7,17 +8,38 @@ static struct cpuid_regs host_cpuid(u32 leaf, u32 subleaf)
 	return cpuid(leaf, subleaf);
 }
 
-void exit_cpuid(struct vcpu *v)
+static void cpuid_context(const struct vcpu *v, struct cpuid_ctx *ctx)
 {
-	struct cpuid_ctx ctx = {
+	*ctx = (struct cpuid_ctx){
 		.vcpu_id = 0,
 		.n_vcpus = 1,
 		.tsc_hz = v->guest->tsc_hz,
 		.xsave = false, /* so OSXSAVE is never shown and CR4 need not be read */
 	};
-	struct cpuid_regs r = cpuid_policy(host_cpuid, &ctx, (u32)v->regs.gpr[GPR_RAX],
-					   (u32)v->regs.gpr[GPR_RCX]);
+}
 
+void cpuid_cache_init(struct vcpu *v)
+{
+	struct cpuid_ctx ctx;
+
+	cpuid_context(v, &ctx);
+	cpuid_cache_fill(v->cpuid_cache, host_cpuid, &ctx);
+}
+
+void exit_cpuid(struct vcpu *v)
+{
+	u32 leaf = (u32)v->regs.gpr[GPR_RAX];
+	int slot = cpuid_cache_slot(leaf);
+	struct cpuid_regs r;
+
+	if (slot >= 0) {
+		r = v->cpuid_cache[slot];
+	} else {
+		struct cpuid_ctx ctx;
+
+		cpuid_context(v, &ctx);
+		r = cpuid_policy(host_cpuid, &ctx, leaf, (u32)v->regs.gpr[GPR_RCX]);
+	}
 	v->regs.gpr[GPR_RAX] = r.eax;
 	v->regs.gpr[GPR_RBX] = r.ebx;
 	v->regs.gpr[GPR_RCX] = r.ecx;

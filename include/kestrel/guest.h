@@ -6,6 +6,7 @@
 #include <kestrel/ept.h>
 #include <kestrel/exit_stats.h>
 #include <kestrel/acpi_pm.h>
+#include <kestrel/cpuid_policy.h>
 #include <kestrel/ioapic.h>
 #include <kestrel/lapic.h>
 #include <kestrel/msr_policy.h>
@@ -62,6 +63,7 @@ struct vcpu {
 	u64 tsc_offset;
 	u64 xcr0;
 	u8 *fpu_state; /* FXSAVE area, 512 bytes: swapped between guests */
+	struct cpuid_regs cpuid_cache[CPUID_CACHE_SIZE];
 	struct exit_stats stats;
 };
 

@@ -57,6 +57,9 @@ void vcpu_dump(const struct vcpu *v);
 /* Guest-physical [gpa, gpa+len) as a host pointer, or NULL when not all in the guest's RAM. */
 void *guest_ram_ptr(const struct guest *g, u64 gpa, u64 len);
 
+/* Compute the vCPU's fixed CPUID answers once, before it first runs. */
+void cpuid_cache_init(struct vcpu *v);
+
 /* Handlers, one file per family. */
 void exit_cpuid(struct vcpu *v);
 void exit_rdmsr(struct vcpu *v);

@@ -528,9 +528,46 @@ static void ext_leaves_above_max_are_zero(void **state)
 	assert_regs(cpuid_policy(future_host, &c, 0x8fffffff, 0), 0, 0, 0, 0);
 }
 
+/* The per-vCPU cache answers exactly what the policy answers, for every cacheable leaf; the
+ * subleaf-dependent and out-of-table leaves have no slot. */
+static void cache_matches_policy(void **state)
+{
+	struct cpuid_ctx c = ctx1();
+	struct cpuid_regs cache[CPUID_CACHE_SIZE];
+	bool used[CPUID_CACHE_SIZE] = { false };
+	static const u32 firsts[] = { 0, 0x40000000u, 0x80000000u };
+	u32 n = 0;
+
+	memset(cache, 0xa5, sizeof(cache));
+	cpuid_cache_fill(cache, skylake_host, &c);
+	for (u32 r = 0; r < 3; r++)
+		for (u32 leaf = firsts[r]; leaf < firsts[r] + 0x40; leaf++) {
+			int slot = cpuid_cache_slot(leaf);
+			struct cpuid_regs want = cpuid_policy(skylake_host, &c, leaf, 0);
+
+			if (slot < 0)
+				continue;
+			assert_true((u32)slot < CPUID_CACHE_SIZE);
+			assert_false(used[slot]);
+			used[slot] = true;
+			n++;
+			assert_memory_equal(&cache[slot], &want, sizeof(want));
+		}
+	assert_int_equal(n, CPUID_CACHE_SIZE - 4); /* every slot but leaves 4, 7, 0xb, 0xd */
+	assert_int_equal(cpuid_cache_slot(4), -1);
+	assert_int_equal(cpuid_cache_slot(7), -1);
+	assert_int_equal(cpuid_cache_slot(0xb), -1);
+	assert_int_equal(cpuid_cache_slot(0xd), -1);
+	assert_int_equal(cpuid_cache_slot(0x17), -1);
+	assert_int_equal(cpuid_cache_slot(0x40000011), -1);
+	assert_int_equal(cpuid_cache_slot(0x80000009), -1);
+	assert_int_equal(cpuid_cache_slot(0xffffffff), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cache_matches_policy),
 		cmocka_unit_test(leaf0_reports_0x16_and_the_host_vendor),
 		cmocka_unit_test(leaf1_skylake_exact),
 		cmocka_unit_test(leaf1_hides_vmx_smx_monitor_pdcm),
