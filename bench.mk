@@ -27,8 +27,10 @@ $(GUEST_BUILD)/bench.elf64: $(BENCH_OBJ) $(GUEST_LIB_OBJS) guest/lib/guest.ld
 .SECONDARY: $(GUEST_BUILD)/bench.elf64 $(BENCH_OBJ)
 -include $(BENCH_OBJ:.o=.d)
 
+# make bench needs matplotlib (the chart) and Debian's GRUB (the native Bochs baseline boots the
+# multiboot bench guest through it).
 bench-deps:
-	@tools/bench/deps.sh
+	@tools/deps.sh python3 python3-matplotlib grub-efi-amd64-bin grub-common
 
 bench: deps bench-deps
 	@$(MAKE) --no-print-directory all bench-guest

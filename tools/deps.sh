@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/deps.sh — install the Debian 12 packages Kestrel's build, tests and `make run` need.
+# tools/deps.sh [PACKAGE...] — install the Debian 12 packages Kestrel's build, tests and
+# `make run` need, and any extra PACKAGEs a target asks for (make bench passes its own).
 # A fast no-op when everything is installed. As root it installs what is missing with apt-get
 # (running `apt-get update` only then); otherwise it prints the exact sudo command and exits 1.
 set -euo pipefail
@@ -14,6 +15,7 @@ PACKAGES=(
 	clang libclang-rt-14-dev llvm            # make fuzz: libFuzzer; llvm-symbolizer for its reports
 	socat                                    # make run under Bochs: its serial port <-> this terminal
 	cpio                                     # Linux test guest: its initramfs (guest/linux/linux.mk)
+	"$@"
 )
 
 # One dpkg-query for all of them; unknown packages are simply absent from its output.

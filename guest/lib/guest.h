@@ -11,8 +11,10 @@
 #define KESTREL_GUEST_H
 
 #include <stdarg.h>
+#include <kestrel/cpu.h>
 #include <kestrel/hypercall.h>
 #include <kestrel/types.h>
+#include <kestrel/vmx_exit.h>
 
 /* --- what each test guest defines -------------------------------------------------------- */
 extern const char guest_name[]; /* printed in the start line and in failure dumps */
@@ -192,110 +194,30 @@ void pit_stop(void); /* channel 0 to mode 0 with count 1: one last tick, then no
 u64 guest_tsc_khz(void);
 void guest_delay_us(u64 us); /* TSC busy-wait (interrupts as they are) */
 
-/* --- CPU instructions --------------------------------------------------------------------- */
-struct cpuid_regs {
-	u32 eax, ebx, ecx, edx;
-};
-
-static inline struct cpuid_regs cpuid(u32 leaf, u32 subleaf)
-{
-	struct cpuid_regs r;
-	__asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
-			 : "a"(leaf), "c"(subleaf));
-	return r;
-}
-
-static inline u64 rdmsr(u32 msr)
-{
-	u32 lo, hi;
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-	return ((u64)hi << 32) | lo;
-}
-
-static inline void wrmsr(u32 msr, u64 value)
-{
-	__asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)value), "d"((u32)(value >> 32)) : "memory");
-}
-
-#define GUEST_CR_ACCESSORS(n)                                                                     \
-	static inline u64 read_cr##n(void)                                                        \
-	{                                                                                         \
-		u64 v;                                                                            \
-		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));                                 \
-		return v;                                                                         \
-	}                                                                                         \
-	static inline void write_cr##n(u64 v)                                                     \
-	{                                                                                         \
-		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory");                        \
-	}
-GUEST_CR_ACCESSORS(0)
-GUEST_CR_ACCESSORS(2)
-GUEST_CR_ACCESSORS(3)
-GUEST_CR_ACCESSORS(4)
-GUEST_CR_ACCESSORS(8)
-#undef GUEST_CR_ACCESSORS
-
-static inline u64 read_rflags(void)
+/* --- CPU instructions: Kestrel's own wrappers (include/kestrel/cpu.h), plus CR8 ----------- */
+static inline u64 read_cr8(void)
 {
 	u64 v;
-	__asm__ volatile("pushfq; popq %0" : "=r"(v));
+	__asm__ volatile("mov %%cr8, %0" : "=r"(v));
 	return v;
 }
 
-static inline u64 rdtsc(void)
+static inline void write_cr8(u64 v)
 {
-	u32 lo, hi;
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((u64)hi << 32) | lo;
-}
-
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline void outw(u16 port, u16 v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
-static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
-
-static inline u8 inb(u16 port)
-{
-	u8 v;
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static inline u16 inw(u16 port)
-{
-	u16 v;
-	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static inline u32 inl(u16 port)
-{
-	u32 v;
-	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
+	__asm__ volatile("mov %0, %%cr8" : : "r"(v) : "memory");
 }
 
 static inline void invlpg(u64 va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
-static inline void cpu_relax(void) { __asm__ volatile("pause"); }
-static inline void irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 
-#define CR0_PE (1ull << 0)
 #define CR0_MP (1ull << 1)
 #define CR0_NE (1ull << 5)
-#define CR0_WP (1ull << 16)
 #define CR0_AM (1ull << 18)
 #define CR0_NW (1ull << 29)
 #define CR0_CD (1ull << 30)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
-#define CR4_PGE (1ull << 7)
 #define CR4_OSXMMEXCPT (1ull << 10)
-#define CR4_VMXE (1ull << 13)
 #define EFER_SCE (1ull << 0)
-#define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
-#define EFER_NXE (1ull << 11)
-#define RFLAGS_IF (1ull << 9)
 
 #define MSR_IA32_TSC 0x010
 #define MSR_IA32_APIC_BASE 0x01b
@@ -311,19 +233,6 @@ static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 
-/* VM-exit basic reasons (SDM Vol. 3D, appendix C) the guests ask HC_EXIT_COUNT about. */
-#define EXIT_REASON_EXCEPTION_NMI 0
-#define EXIT_REASON_EXTERNAL_INTERRUPT 1
-#define EXIT_REASON_TRIPLE_FAULT 2
-#define EXIT_REASON_CPUID 10
-#define EXIT_REASON_HLT 12
-#define EXIT_REASON_VMCALL 18
-#define EXIT_REASON_CR_ACCESS 28
-#define EXIT_REASON_IO 30
-#define EXIT_REASON_RDMSR 31
-#define EXIT_REASON_WRMSR 32
-#define EXIT_REASON_EPT_VIOLATION 48
-#define EXIT_REASON_PREEMPTION_TIMER 52
 
 /* Runtime internals shared between the runtime's files. */
 void guest_trap_init(void);
