@@ -136,6 +136,7 @@ clean:
 include guest/guest.mk
 include guest/linux/linux.mk
 include bench.mk
+include fuzz.mk
 
 # make image: build what CONFIG names, unless a file of that name sits next to CONFIG.
 $(BUILD)/kestrel.img: $(foreach f,$(IMAGE_FILES),$(if $(wildcard $(dir $(CONFIG))$(f)),,\
