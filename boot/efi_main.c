@@ -361,6 +361,10 @@ static void log_memory_summary(void)
 		if (boot_info.map[i].type == MEM_USABLE)
 			usable += boot_info.map[i].size;
 	}
+	for (u32 i = 0; i < boot_info.n_map; i++)
+		log_debug("memory: 0x%016llx-0x%016llx %s", boot_info.map[i].base,
+			  boot_info.map[i].base + boot_info.map[i].size,
+			  mem_type_name(boot_info.map[i].type));
 	log_info("memory: %llu MiB RAM, %llu MiB usable, %u regions; hypervisor pool %llu MiB at "
 		 "0x%llx",
 		 ram >> 20, usable >> 20, boot_info.n_map, boot_info.hv_pool_size >> 20,
