@@ -190,6 +190,7 @@ static int create_vcpu(struct guest *g, const struct vm_env *env)
 	v->fpu_state = fpu;
 	v->vpid = (u16)(g->index + 1); /* VPID 0 is the host's */
 	v->tsc_offset = -rdtsc(); /* the guest's TSC starts near 0: boot times read directly */
+	v->syscall_msrs.dr6 = 0xffff0ff0; /* DR6 at reset (SDM Vol. 3B 18.2.3) */
 	msr_state_init(&v->msrs);
 	exit_stats_reset(&v->stats);
 	cpuid_cache_init(v);

@@ -18,6 +18,7 @@
 #define CR0_CD (1ull << 30)
 #define CR4_PCIDE (1ull << 17)
 #define EFER_LME (1ull << 8)
+#define AR_LONG_MODE (1u << 13) /* CS.L in the access rights */
 
 /* Exit qualification for control-register accesses (SDM Vol. 3C Table 28-3). */
 #define CR_QUAL_NUMBER(q) ((q) & 0xf)
@@ -80,6 +81,10 @@ static int guest_write_cr0(struct vcpu *v, u64 value)
 	    ((value & CR0_NW) && !(value & CR0_CD)))
 		return -1;
 	if ((value & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME) && !(cr4 & CR4_PAE))
+		return -1;
+	/* Leaving long mode is only allowed from compatibility mode (SDM Vol. 3A 10.8.5.4). */
+	if (!(value & CR0_PG) && (old & CR0_PG) && (efer & EFER_LMA) &&
+	    (vmcs_read32(VMCS_GUEST_CS_AR) & AR_LONG_MODE))
 		return -1;
 	if ((value ^ old) & CR0_PG) {
 		if (efer & EFER_LME)

@@ -15,6 +15,7 @@
 #define EPT_QUAL_WRITE (1u << 1)
 #define EPT_QUAL_FETCH (1u << 2)
 #define EPT_QUAL_LINEAR_VALID (1u << 7)
+#define EPT_QUAL_TRANSLATED (1u << 8) /* with bit 7: the translated address, not a table */
 #define INSN_MAX 15
 
 struct mmio_access {
@@ -102,13 +103,18 @@ void exit_ept_violation(struct vcpu *v)
 						  : "read";
 	const struct vdev_mmio_range *range = vdev_mmio_find(&v->guest->bus, gpa, 1);
 
-	if (range && !(q & EPT_QUAL_FETCH) && (q & EPT_QUAL_LINEAR_VALID)) {
+	/* Only a data access to the device's address is MMIO; a page walk that lands on a device
+	 * page (bit 8 clear) has no instruction to emulate (SDM Vol. 3C Table 28-7). */
+	if (range && !(q & EPT_QUAL_FETCH) && (q & EPT_QUAL_LINEAR_VALID) &&
+	    (q & EPT_QUAL_TRANSLATED)) {
 		emulate_mmio(v, range, gpa);
 		return;
 	}
+	if ((q & EPT_QUAL_LINEAR_VALID) && !(q & EPT_QUAL_TRANSLATED))
+		access = "paging-structure access";
 	log_err("guest '%s': EPT violation: %s at GPA 0x%llx (outside its %llu MiB of RAM), "
-		"RIP 0x%llx%s", v->guest->name, access, gpa, v->guest->ram_size >> 20,
-		vmcs_readnat(VMCS_GUEST_RIP), q & EPT_QUAL_LINEAR_VALID ? "" : " (paging walk)");
+		"RIP 0x%llx", v->guest->name, access, gpa, v->guest->ram_size >> 20,
+		vmcs_readnat(VMCS_GUEST_RIP));
 	if (q & EPT_QUAL_LINEAR_VALID)
 		log_err("  guest linear address 0x%llx", vmcs_readnat(VMCS_GUEST_LINEAR_ADDRESS));
 	guest_stop(v->guest, -1, "EPT violation: %s at GPA 0x%llx", access, gpa);

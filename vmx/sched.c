@@ -21,6 +21,7 @@
 #define SERIAL_DRAIN_US 1000 /* 16 bytes a millisecond outpaces 115200 baud */
 #define INPUT_POLL_MS 10     /* host keyboard to guest console: unnoticeable to a person */
 #define INPUT_BURST 16
+#define MIN_GUEST_RUN_US 20
 
 static struct guest *guests;
 static u32 n_guests;
@@ -32,6 +33,7 @@ static u64 sched_deadline;           /* the current vCPU's turn ends: slice or a
 static bool save_timer; /* the CPU keeps the preemption timer's count across exits */
 static u32 preemption_rate;
 static u64 drain_ticks;
+static u64 min_run_ticks; /* MIN_GUEST_RUN_US: the shortest stretch a guest runs per entry */
 static u64 idle_ticks; /* waited for events during the current exit: not handling cost */
 static struct guest *console_guest; /* gets the host's serial input; NULL: nobody listens */
 static u64 input_poll_ticks, next_input_poll = NO_EVENT;
@@ -225,8 +227,44 @@ static void fpu_restore(const u8 *area)
 	__asm__ volatile("fxrstor64 %0" : : "m"(*(const u8(*)[512])area));
 }
 
-/* VM entry and exit switch neither the SYSCALL MSRs nor the FPU/SSE state: the scheduler does
- * (root mode itself touches neither). */
+#define DEFINE_DR_ACCESSORS(n)                                                                    \
+	static u64 read_dr##n(void)                                                               \
+	{                                                                                         \
+		u64 v;                                                                            \
+		__asm__ volatile("mov %%db" #n ", %0" : "=r"(v));                                 \
+		return v;                                                                         \
+	}                                                                                         \
+	static void write_dr##n(u64 v)                                                            \
+	{                                                                                         \
+		__asm__ volatile("mov %0, %%db" #n : : "r"(v));                                   \
+	}
+DEFINE_DR_ACCESSORS(0)
+DEFINE_DR_ACCESSORS(1)
+DEFINE_DR_ACCESSORS(2)
+DEFINE_DR_ACCESSORS(3)
+DEFINE_DR_ACCESSORS(6)
+#undef DEFINE_DR_ACCESSORS
+
+/* VM entry and exit switch neither the SYSCALL MSRs, CR2, DR0-DR3/DR6 nor the FPU/SSE state:
+ * the scheduler does (root mode itself uses none of them), so no guest sees another's. */
+static void load_guest_owned_state(struct vcpu *to)
+{
+	const struct syscall_msrs *m = &to->syscall_msrs;
+
+	wrmsr(MSR_IA32_STAR, m->star);
+	wrmsr(MSR_IA32_LSTAR, m->lstar);
+	wrmsr(MSR_IA32_CSTAR, m->cstar);
+	wrmsr(MSR_IA32_SFMASK, m->sfmask);
+	wrmsr(MSR_IA32_KERNEL_GS_BASE, m->kernel_gs_base);
+	write_cr2(m->cr2);
+	write_dr0(m->dr[0]);
+	write_dr1(m->dr[1]);
+	write_dr2(m->dr[2]);
+	write_dr3(m->dr[3]);
+	write_dr6(m->dr6);
+	fpu_restore(to->fpu_state);
+}
+
 static void switch_to(struct vcpu *from, struct vcpu *to)
 {
 	struct syscall_msrs *m = &from->syscall_msrs;
@@ -238,16 +276,16 @@ static void switch_to(struct vcpu *from, struct vcpu *to)
 		m->cstar = rdmsr(MSR_IA32_CSTAR);
 		m->sfmask = rdmsr(MSR_IA32_SFMASK);
 		m->kernel_gs_base = rdmsr(MSR_IA32_KERNEL_GS_BASE);
+		m->cr2 = read_cr2();
+		m->dr[0] = read_dr0();
+		m->dr[1] = read_dr1();
+		m->dr[2] = read_dr2();
+		m->dr[3] = read_dr3();
+		m->dr6 = read_dr6();
 		fpu_save(from->fpu_state);
 	}
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
-	m = &to->syscall_msrs;
-	wrmsr(MSR_IA32_STAR, m->star);
-	wrmsr(MSR_IA32_LSTAR, m->lstar);
-	wrmsr(MSR_IA32_CSTAR, m->cstar);
-	wrmsr(MSR_IA32_SFMASK, m->sfmask);
-	wrmsr(MSR_IA32_KERNEL_GS_BASE, m->kernel_gs_base);
-	fpu_restore(to->fpu_state);
+	load_guest_owned_state(to);
 	sched_current_vcpu = to;
 	*regs_slot = &to->regs;
 }
@@ -274,7 +312,10 @@ static inline void arm_preemption_timer(struct vcpu *v, u64 now)
 	if (save_timer && deadline == v->timer_deadline)
 		return;
 	v->timer_deadline = deadline;
-	ticks = deadline > now ? (deadline - now) >> preemption_rate : 0;
+	/* A guest always runs a little: a device event that is due again at once (a timer
+	 * programmed with a tiny period while its interrupt cannot be taken) would otherwise bring
+	 * it straight back out on every entry, and it would never get to the next instruction. */
+	ticks = (deadline > now + min_run_ticks ? deadline - now : min_run_ticks) >> preemption_rate;
 	vmcs_write32(VMCS_PREEMPTION_TIMER, (u32)MIN(ticks, 0xffffffffull));
 }
 
@@ -381,6 +422,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	slice_ticks = tsc_hz / 1000 * SCHED_SLICE_MS;
 	drain_ticks = tsc_hz / 1000000 * SERIAL_DRAIN_US;
 	input_poll_ticks = tsc_hz / 1000 * INPUT_POLL_MS;
+	min_run_ticks = tsc_hz / 1000000 * MIN_GUEST_RUN_US;
 	serial_set_buffered(true);
 	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
 	n_running = 0; /* guests stopped while being built were never counted */
@@ -403,7 +445,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	*regs_slot = &first->regs;
 	vmcs = first->vmcs;
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
-	fpu_restore(first->fpu_state);
+	load_guest_owned_state(first);
 	now = rdtsc();
 	slice_end = now + slice_ticks;
 	sched_deadline = MIN(next_input_poll, n_running > 1 ? slice_end : NO_EVENT);

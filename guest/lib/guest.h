@@ -234,6 +234,34 @@ static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 #define MSR_KERNEL_GS_BASE 0xc0000102
 
 
+/* --- for the hostile-guest suite (guest/tests/hostile-*.c, victim.c, randinsn.c) ---------- */
+#define MULTIBOOT_INFO_CMDLINE (1u << 2)
+/* The multiboot command line (Kestrel: the guest's `cmdline` key), "" when there is none. */
+const char *guest_cmdline(void);
+/* The value of `key=VALUE` on the command line (words separated by spaces). */
+bool guest_cmdline_str(const char *key, char *buf, size_t len);
+/* `key=N`, N decimal or 0x-hex with an optional K/M/G suffix; false (and *value untouched)
+ * when the key is absent or the number malformed. */
+bool guest_cmdline_u64(const char *key, u64 *value);
+/* The end of guest RAM above 1 MiB (1 MiB + mem_upper), 0 without multiboot memory info. */
+u64 guest_ram_end(void);
+/*
+ * A hook called first for every vector (exceptions included), before the extable and the
+ * registered handlers: returning true means the hook dealt with it (it may change the frame).
+ * NULL removes it.
+ */
+typedef bool (*guest_trap_hook_fn)(struct trap_frame *frame);
+void guest_set_trap_hook(guest_trap_hook_fn hook);
+/* A deterministic PRNG (splitmix64): the same seed gives the same stream everywhere. */
+static inline u64 guest_rand(u64 *state)
+{
+	u64 z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* Runtime internals shared between the runtime's files. */
 void guest_trap_init(void);
 void guest_uart_init(void);

@@ -148,8 +148,17 @@ static NORETURN void fatal(struct trap_frame *f)
 	guest_done();
 }
 
+static guest_trap_hook_fn trap_hook;
+
+void guest_set_trap_hook(guest_trap_hook_fn hook)
+{
+	trap_hook = hook;
+}
+
 void guest_trap(struct trap_frame *f)
 {
+	if (trap_hook && trap_hook(f))
+		return;
 	if (f->vector < 32) {
 		const struct extable_entry *e = extable_find(f->rip);
 

@@ -28,9 +28,11 @@ struct guest_regs {
 	u64 gpr[GPR_COUNT];
 };
 
-/* The MSRs a guest owns through the bitmap that VM entry and exit do not switch. */
+/* What a guest owns that VM entry and exit do not switch: the MSRs the bitmap passes
+ * through, CR2, and the debug registers MOV DR reaches without an exit (DR7 is in the VMCS). */
 struct syscall_msrs {
 	u64 star, lstar, cstar, sfmask, kernel_gs_base;
+	u64 cr2, dr[4], dr6;
 };
 
 struct pending_exception {
