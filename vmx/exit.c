@@ -131,9 +131,17 @@ static const char *const exit_names[EXIT_REASON_MAX] = {
 	[EXIT_REASON_TPAUSE] = "TPAUSE",
 };
 
+/* The table's entry for a reason, or NULL when it has none (out of range or an empty slot). */
+static inline const struct exit_entry *exit_entry_for(unsigned reason)
+{
+	return reason < EXIT_REASON_MAX && exit_table[reason].handler ? &exit_table[reason] : NULL;
+}
+
 exit_handler_fn exit_handler_for(unsigned reason)
 {
-	return reason < EXIT_REASON_MAX ? exit_table[reason].handler : NULL;
+	const struct exit_entry *e = exit_entry_for(reason);
+
+	return e ? e->handler : NULL;
 }
 
 const char *exit_reason_name(unsigned reason)
@@ -169,10 +177,10 @@ int vmx_exit_handler(u64 exit_tsc)
 	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
 	u32 reason = raw & EXIT_REASON_BASIC_MASK;
 	static const struct exit_entry unexpected = { exit_unexpected, EXIT_NEEDS_QUAL };
-	const struct exit_entry *e = reason < EXIT_REASON_MAX && exit_table[reason].handler
-					     ? &exit_table[reason]
-					     : &unexpected;
+	const struct exit_entry *e = exit_entry_for(reason);
 
+	if (!e)
+		e = &unexpected;
 	v->exit_reason = reason;
 	if (e->flags & EXIT_NEEDS_QUAL || raw & EXIT_REASON_ENTRY_FAILURE)
 		v->exit_qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);

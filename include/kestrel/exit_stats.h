@@ -1,8 +1,8 @@
 /*
  * Per-vCPU exit statistics: for each exit reason the count, the root-mode TSC ticks (total,
  * minimum, maximum) and a log2 histogram good enough for a median and a 99th percentile.
- * Recording is a dozen instructions (docs/measuring.md has the measured cost); everything else
- * here is pure and host-tested.
+ * Recording is a handful of adds and compares (docs/measuring.md has the measured cost of the
+ * whole accounting step); everything else here is pure and host-tested.
  */
 #ifndef KESTREL_EXIT_STATS_H
 #define KESTREL_EXIT_STATS_H
