@@ -83,7 +83,6 @@ static NORETURN void run_guests(const struct boot_info *bi, const struct vmx_cap
 		.hv_pool = &hv_pool,
 		.ram_pool = &ram_pool,
 		.caps = caps,
-		.exit_stack_slot = root_map.exit.top - 16,
 		.tsc_hz = tsc_hz,
 		.unix_time = host_rtc_read_unix(),
 	};

@@ -34,6 +34,7 @@ static void console_raw_putc(struct guest *g, u8 c)
 
 void guest_console_putc(struct guest *g, u8 c)
 {
+	vcpu_request_entry_work(&g->vcpu); /* the scheduler's full path drains the serial line */
 	if (g->console_raw) {
 		console_raw_putc(g, c);
 		return;

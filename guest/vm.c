@@ -232,7 +232,7 @@ void vm_create(struct guest *g, u32 index, const struct guest_config *cfg,
 				    : load_multiboot(g, kernel, &entry);
 	if (loaded)
 		return;
-	vmcs_setup_vcpu(&g->vcpu, env->exit_stack_slot, &entry);
+	vmcs_setup_vcpu(&g->vcpu, &entry);
 	g->vcpu.proc_controls = vmcs_read32(VMCS_PROC_CONTROLS);
 	log_info("guest '%s': %llu MiB at host 0x%llx, EPT %u tables, VPID %u", g->name,
 		 g->ram_size >> 20, g->ram_hpa, g->ept.pt.tables, g->vcpu.vpid);

@@ -253,8 +253,13 @@ struct cpuid_regs cpuid_policy(cpuid_host_fn host, const struct cpuid_ctx *ctx, 
 	return r;
 }
 
-void cpuid_cache_fill(struct cpuid_regs cache[CPUID_CACHE_SIZE], cpuid_host_fn host,
-		      const struct cpuid_ctx *ctx)
+/* The subleaf picks the answer (SDM Vol. 2A, CPUID): these leaves are never cached. */
+static bool cpuid_leaf_has_subleaves(u32 leaf)
+{
+	return leaf == 4 || leaf == 7 || leaf == 0xb || leaf == 0xd;
+}
+
+void cpuid_cache_fill(struct cpuid_cache *c, cpuid_host_fn host, const struct cpuid_ctx *ctx)
 {
 	static const struct {
 		u32 first, last;
@@ -264,11 +269,16 @@ void cpuid_cache_fill(struct cpuid_regs cache[CPUID_CACHE_SIZE], cpuid_host_fn h
 		{ 0x80000000u, CPUID_MAX_EXT_LEAF },
 	};
 
+	/* Empty: slot i holds leaf i + 1, whose own slot is i + 1, so no lookup matches it. */
+	for (u32 i = 0; i < CPUID_CACHE_SIZE; i++)
+		c->tag[i] = i + 1;
 	for (u32 i = 0; i < ARRAY_SIZE(ranges); i++)
 		for (u32 leaf = ranges[i].first; leaf <= ranges[i].last; leaf++) {
-			int slot = cpuid_cache_slot(leaf);
+			u32 slot = cpuid_cache_index(leaf);
 
-			if (slot >= 0)
-				cache[slot] = cpuid_policy(host, ctx, leaf, 0);
+			if (cpuid_leaf_has_subleaves(leaf))
+				continue;
+			c->tag[slot] = leaf;
+			c->answer[slot] = cpuid_policy(host, ctx, leaf, 0);
 		}
 }

@@ -7,13 +7,16 @@
 #include <kestrel/inject.h>
 #include <kestrel/log.h>
 #include <kestrel/sched.h>
+#include <kestrel/serial.h>
 #include <kestrel/vcpu.h>
 #include <kestrel/vmcs.h>
 
 /*
  * Flags say what the handler needs read from the VMCS before it runs (as ACRN's table does):
  * the exit qualification, and whether the exit can have interrupted an event delivery (only
- * exits not caused by an instruction can: SDM Vol. 3C 28.2.4).
+ * exits not caused by an instruction can: SDM Vol. 3C 28.2.4). A handler whose flags are
+ * exactly EXIT_INSTRUCTION runs on the fast path and may write only RAX, RBX, RCX and RDX
+ * (its instruction's implicit operands): vmx/entry.asm reloads no other callee-saved GPR then.
  */
 #define EXIT_NEEDS_QUAL	 (1u << 0)
 #define EXIT_INSTRUCTION (1u << 1)
@@ -170,13 +173,14 @@ static COLD void exit_entry_failure(struct vcpu *v, u32 raw_reason)
 	guest_stop(v->guest, -1, "VM entry failed (%s)", exit_reason_name(v->exit_reason));
 }
 
-int vmx_exit_handler(u64 exit_tsc);
-int vmx_exit_handler(u64 exit_tsc)
+/* Everything but a plain instruction exit: the qualification, an interrupted event delivery,
+ * entry failures and reasons without a handler. Its handler may write any GPR, so the entry
+ * reloads them all. */
+static NORETURN NOINLINE void exit_dispatch_full(struct vcpu *v)
 {
-	struct vcpu *v = sched_current_vcpu;
+	static const struct exit_entry unexpected = { exit_unexpected, EXIT_NEEDS_QUAL };
 	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
 	u32 reason = raw & EXIT_REASON_BASIC_MASK;
-	static const struct exit_entry unexpected = { exit_unexpected, EXIT_NEEDS_QUAL };
 	const struct exit_entry *e = exit_entry_for(reason);
 
 	if (!e)
@@ -190,25 +194,47 @@ int vmx_exit_handler(u64 exit_tsc)
 		exit_entry_failure(v, raw);
 	else
 		e->handler(v);
-	return sched_next_entry(v, reason < EXIT_REASON_MAX ? reason : EXIT_REASON_MAX, exit_tsc);
+	if (serial_backlog)
+		vcpu_request_entry_work(v); /* what it logged goes out on the full path */
+	sched_next_entry(v);
+	vmx_resume(&v->regs);
+}
+
+/*
+ * vmx/entry.asm calls this on every exit, then sched_next_entry(). An instruction exit that
+ * needs no qualification (CPUID, VMCALL, RDMSR, ...) goes straight to its handler: the exit
+ * reason is the only VMREAD before it (docs/measuring.md counts this path), and it returns.
+ */
+void vmx_exit_handler(struct vcpu *v);
+void vmx_exit_handler(struct vcpu *v)
+{
+	u32 raw = vmcs_read32(VMCS_EXIT_REASON);
+
+	/* Bits 16-31 are zero for an exit that is not an entry failure (SDM Vol. 3C 25.9.1). */
+	if (likely(raw < EXIT_REASON_MAX && exit_table[raw].flags == EXIT_INSTRUCTION)) {
+		v->exit_reason = raw;
+		exit_table[raw].handler(v);
+	} else {
+		exit_dispatch_full(v);
+	}
 }
 
 /* VMLAUNCH/VMRESUME itself failed (SDM Vol. 3C 31.4): the VM-instruction error says why. */
-int vmx_entry_failed(u64 rflags);
-int vmx_entry_failed(u64 rflags)
+NORETURN void vmx_entry_failed(u64 rflags, int launch);
+NORETURN void vmx_entry_failed(u64 rflags, int launch)
 {
 	struct vcpu *v = sched_current_vcpu;
+	const char *insn = launch ? "VMLAUNCH" : "VMRESUME";
 
 	v->exit_reason = 0;
 	v->exit_qualification = 0;
-	if (rflags & 1) {
-		log_err("guest '%s': %s failed: VMfailInvalid (no current VMCS)", v->guest->name,
-			v->launched ? "VMRESUME" : "VMLAUNCH");
+	if (rflags & RFLAGS_CF) {
+		log_err("guest '%s': %s failed: VMfailInvalid (no current VMCS)", v->guest->name, insn);
 	} else {
-		log_err("guest '%s': %s failed: VM-instruction error %u", v->guest->name,
-			v->launched ? "VMRESUME" : "VMLAUNCH", vmcs_read32(VMCS_INSTRUCTION_ERROR));
+		log_err("guest '%s': %s failed: VM-instruction error %u", v->guest->name, insn,
+			vmcs_read32(VMCS_INSTRUCTION_ERROR));
 		vcpu_dump(v);
 	}
 	guest_stop(v->guest, -1, "VM entry failed");
-	return sched_next_entry(v, EXIT_REASON_MAX, 0);
+	sched_after_failed_entry(v);
 }

@@ -23,26 +23,35 @@ void cpuid_cache_init(struct vcpu *v)
 	struct cpuid_ctx ctx;
 
 	cpuid_context(v, &ctx);
-	cpuid_cache_fill(v->cpuid_cache, host_cpuid, &ctx);
+	cpuid_cache_fill(&v->cpuid_cache, host_cpuid, &ctx);
+}
+
+static void set_answer(struct vcpu *v, const struct cpuid_regs *r)
+{
+	v->regs.gpr[GPR_RAX] = r->eax;
+	v->regs.gpr[GPR_RBX] = r->ebx;
+	v->regs.gpr[GPR_RCX] = r->ecx;
+	v->regs.gpr[GPR_RDX] = r->edx;
+	vcpu_skip_instruction(v);
+}
+
+/* Leaves whose answer depends on the subleaf, and leaves outside the tables. */
+static NOINLINE void exit_cpuid_computed(struct vcpu *v)
+{
+	struct cpuid_ctx ctx;
+	struct cpuid_regs r;
+
+	cpuid_context(v, &ctx);
+	r = cpuid_policy(host_cpuid, &ctx, (u32)v->regs.gpr[GPR_RAX], (u32)v->regs.gpr[GPR_RCX]);
+	set_answer(v, &r);
 }
 
 void exit_cpuid(struct vcpu *v)
 {
-	u32 leaf = (u32)v->regs.gpr[GPR_RAX];
-	int slot = cpuid_cache_slot(leaf);
-	struct cpuid_regs r;
+	const struct cpuid_regs *r = cpuid_cache_lookup(&v->cpuid_cache, (u32)v->regs.gpr[GPR_RAX]);
 
-	if (slot >= 0) {
-		r = v->cpuid_cache[slot];
-	} else {
-		struct cpuid_ctx ctx;
-
-		cpuid_context(v, &ctx);
-		r = cpuid_policy(host_cpuid, &ctx, leaf, (u32)v->regs.gpr[GPR_RCX]);
-	}
-	v->regs.gpr[GPR_RAX] = r.eax;
-	v->regs.gpr[GPR_RBX] = r.ebx;
-	v->regs.gpr[GPR_RCX] = r.ecx;
-	v->regs.gpr[GPR_RDX] = r.edx;
-	vcpu_skip_instruction(v);
+	if (unlikely(!r))
+		exit_cpuid_computed(v);
+	else
+		set_answer(v, r);
 }

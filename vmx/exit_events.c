@@ -16,6 +16,7 @@ void exit_hlt(struct vcpu *v)
 	}
 	vcpu_skip_instruction(v);
 	v->halted = true; /* the scheduler sleeps it until its interrupt controller has a request */
+	vcpu_request_entry_work(v);
 }
 
 /* Host interrupts are masked at their sources (arch/host_irq.c); one that still arrives was
@@ -27,12 +28,12 @@ void exit_external_interrupt(struct vcpu *v)
 
 void exit_interrupt_window(struct vcpu *v)
 {
-	v->events_dirty = true; /* the entry path injects the pending interrupt now that it can */
+	vcpu_events_changed(v); /* the entry path injects the pending interrupt now that it can */
 }
 
 void exit_nmi_window(struct vcpu *v)
 {
-	v->events_dirty = true; /* NMI blocking has ended: the pending NMI goes in now */
+	vcpu_events_changed(v); /* NMI blocking has ended: the pending NMI goes in now */
 }
 
 void exit_preemption_timer(struct vcpu *v)
@@ -40,6 +41,7 @@ void exit_preemption_timer(struct vcpu *v)
 	/* The tick: the scheduler updates device time and may switch guests on the way back; the
 	 * saved count is 0 now, so the timer must be written again. */
 	v->timer_deadline = 0;
+	vcpu_request_entry_work(v);
 }
 
 /* Exception bitmap is 0, so only NMIs arrive here: a host NMI taken while the guest ran. */

@@ -6,8 +6,17 @@
 
 #define CONSOLE_WRITE_MAX 4096
 
-static s64 hypercall_console_write(struct vcpu *v, u64 gpa, u64 len)
+/* Each hypercall takes its arguments from the guest's registers and returns RAX. */
+typedef s64 hypercall_fn(struct vcpu *v, const u64 *gpr);
+
+static s64 hypercall_version(struct vcpu *v, const u64 *gpr)
 {
+	return KESTREL_ABI_VERSION;
+}
+
+static s64 hypercall_console_write(struct vcpu *v, const u64 *gpr)
+{
+	u64 gpa = gpr[GPR_RBX], len = gpr[GPR_RCX];
 	const char *text;
 
 	if (len > CONSOLE_WRITE_MAX)
@@ -20,8 +29,18 @@ static s64 hypercall_console_write(struct vcpu *v, u64 gpa, u64 len)
 	return HC_OK;
 }
 
-static s64 hypercall_exit_count(struct vcpu *v, u64 reason)
+static s64 hypercall_power_off(struct vcpu *v, const u64 *gpr)
 {
+	u64 status = gpr[GPR_RBX] & 0x7fffffff;
+
+	guest_stop(v->guest, (int)status, "powered off with status %llu", status);
+	return HC_OK; /* nobody sees it: the guest never runs again */
+}
+
+static s64 hypercall_exit_count(struct vcpu *v, const u64 *gpr)
+{
+	u64 reason = gpr[GPR_RBX];
+
 	if ((u32)reason == HC_EXIT_ALL)
 		return (s64)exit_stats_total(&v->stats);
 	if (reason >= EXIT_REASON_MAX)
@@ -29,9 +48,21 @@ static s64 hypercall_exit_count(struct vcpu *v, u64 reason)
 	return (s64)v->stats.reason[reason].count;
 }
 
-static s64 hypercall_exit_stats(struct vcpu *v, u64 reason, u64 gpa)
+static s64 hypercall_exit_reset(struct vcpu *v, const u64 *gpr)
 {
-	struct hc_exit_stats *out = guest_ram_ptr(v->guest, gpa, sizeof(*out));
+	exit_stats_reset(&v->stats);
+	return HC_OK;
+}
+
+static s64 hypercall_null(struct vcpu *v, const u64 *gpr)
+{
+	return HC_OK;
+}
+
+static s64 hypercall_exit_stats(struct vcpu *v, const u64 *gpr)
+{
+	u64 reason = gpr[GPR_RBX];
+	struct hc_exit_stats *out = guest_ram_ptr(v->guest, gpr[GPR_RCX], sizeof(*out));
 	const struct exit_reason_stats *r;
 
 	if (reason >= EXIT_REASON_MAX || !out)
@@ -41,50 +72,38 @@ static s64 hypercall_exit_stats(struct vcpu *v, u64 reason, u64 gpa)
 	out->cycles_total = r->cycles;
 	out->cycles_min = r->count ? r->min : 0;
 	out->cycles_max = r->max;
-	memcpy(out->hist, r->hist, sizeof(out->hist));
+	/* The ABI's last bucket holds every cost of 2^31 ticks and more. */
+	memset(out->hist, 0, sizeof(out->hist));
+	for (u32 b = 0; b < EXIT_HIST_BUCKETS; b++)
+		out->hist[MIN(b, HC_HIST_BUCKETS - 1)] += r->hist[b];
 	return HC_OK;
 }
 
-_Static_assert(EXIT_HIST_BUCKETS == 32, "struct hc_exit_stats has 32 histogram buckets");
+static hypercall_fn *const hypercalls[HC_COUNT] = {
+	[HC_VERSION] = hypercall_version,
+	[HC_CONSOLE_WRITE] = hypercall_console_write,
+	[HC_POWER_OFF] = hypercall_power_off,
+	[HC_EXIT_COUNT] = hypercall_exit_count,
+	[HC_EXIT_RESET] = hypercall_exit_reset,
+	[HC_NULL] = hypercall_null,
+	[HC_EXIT_STATS] = hypercall_exit_stats,
+};
+
+static COLD void vmcall_from_user(struct vcpu *v)
+{
+	vcpu_inject_exception(v, VECTOR_UD);
+}
 
 void exit_vmcall(struct vcpu *v)
 {
-	u64 *r = v->regs.gpr;
-	s64 result;
+	u64 *gpr = v->regs.gpr;
+	u64 nr = gpr[GPR_RAX];
 
 	/* VMCALL exits at any CPL; only the guest kernel may call (ABI in hypercall.h). */
-	if (vcpu_cpl() != 0) {
-		vcpu_inject_exception(v, VECTOR_UD);
+	if (unlikely(vcpu_cpl() != 0)) {
+		vmcall_from_user(v);
 		return;
 	}
-	switch (r[GPR_RAX]) {
-	case HC_VERSION:
-		result = KESTREL_ABI_VERSION;
-		break;
-	case HC_CONSOLE_WRITE:
-		result = hypercall_console_write(v, r[GPR_RBX], r[GPR_RCX]);
-		break;
-	case HC_POWER_OFF:
-		guest_stop(v->guest, (int)(r[GPR_RBX] & 0x7fffffff), "powered off with status %llu",
-			   r[GPR_RBX] & 0x7fffffff);
-		return;
-	case HC_EXIT_COUNT:
-		result = hypercall_exit_count(v, r[GPR_RBX]);
-		break;
-	case HC_EXIT_RESET:
-		exit_stats_reset(&v->stats);
-		result = HC_OK;
-		break;
-	case HC_NULL:
-		result = HC_OK;
-		break;
-	case HC_EXIT_STATS:
-		result = hypercall_exit_stats(v, r[GPR_RBX], r[GPR_RCX]);
-		break;
-	default:
-		result = HC_ENOSYS;
-		break;
-	}
-	r[GPR_RAX] = (u64)result;
+	gpr[GPR_RAX] = (u64)(likely(nr < HC_COUNT) ? hypercalls[nr](v, gpr) : HC_ENOSYS);
 	vcpu_skip_instruction(v);
 }

@@ -20,19 +20,19 @@ static bool vector_has_error_code(u8 vector)
 void vcpu_inject_exception(struct vcpu *v, u8 vector)
 {
 	v->exception = (struct pending_exception){ true, vector, vector_has_error_code(vector), 0, 0 };
-	v->events_dirty = true;
+	vcpu_events_changed(v);
 }
 
 void vcpu_inject_exception_error(struct vcpu *v, u8 vector, u32 error)
 {
 	v->exception = (struct pending_exception){ true, vector, true, error, 0 };
-	v->events_dirty = true;
+	vcpu_events_changed(v);
 }
 
 void vcpu_inject_page_fault(struct vcpu *v, u64 linear, u32 error)
 {
 	v->exception = (struct pending_exception){ true, VECTOR_PF, true, error, linear };
-	v->events_dirty = true;
+	vcpu_events_changed(v);
 }
 
 void inject_record_vectoring(struct vcpu *v)
@@ -45,7 +45,7 @@ void inject_record_vectoring(struct vcpu *v)
 	/* SDM Vol. 3C 28.2.4: re-inject with the same type, vector and error code; software
 	 * interrupts and exceptions also need their instruction length. */
 	v->reinject_info = info & ~INTR_INFO_NMI_UNBLOCKING;
-	v->events_dirty = true;
+	vcpu_events_changed(v);
 	if (info & INTR_INFO_ERROR_CODE)
 		v->reinject_error = vmcs_read32(VMCS_IDT_VECTORING_ERROR);
 	v->reinject_length = vmcs_read32(VMCS_EXIT_INSTRUCTION_LEN);
@@ -69,7 +69,7 @@ static void set_interrupt_window(struct vcpu *v, bool on)
 void vcpu_inject_nmi(struct vcpu *v)
 {
 	v->nmi_pending = true;
-	v->events_dirty = true;
+	vcpu_events_changed(v);
 }
 
 /*
@@ -145,5 +145,5 @@ void inject_events(struct vcpu *v)
 	vmcs_write32(VMCS_ENTRY_INTR_INFO,
 		     INTR_INFO_VALID | INTR_TYPE_EXTERNAL | platform_interrupt_acknowledge(g));
 	set_interrupt_window(v, false);
-	v->events_dirty = true; /* the next request, if any, must wait for this one */
+	vcpu_events_changed(v); /* the next request, if any, must wait for this one */
 }

@@ -26,7 +26,7 @@
 static struct guest *guests;
 static u32 n_guests;
 struct vcpu *sched_current_vcpu;
-static struct guest_regs **regs_slot; /* HOST_RSP: the exit stub reads &current->regs here */
+u64 vmx_exit_stack_top; /* vmx/entry.asm: every exit's C code runs on this stack */
 static u64 slice_ticks, slice_end;
 static u64 wake_deadline = NO_EVENT; /* earliest device event of a HLTed vCPU */
 static u64 sched_deadline;           /* the current vCPU's turn ends: slice or a wake-up */
@@ -38,7 +38,6 @@ static u64 idle_ticks; /* waited for events during the current exit: not handlin
 static struct guest *console_guest; /* gets the host's serial input; NULL: nobody listens */
 static u64 input_poll_ticks, next_input_poll = NO_EVENT;
 
-NORETURN void vmx_enter(u64 slot, int launch);
 
 static u32 n_running; /* guests not yet stopped, counted by sched_guest_stopped() */
 
@@ -49,7 +48,7 @@ void sched_devices_changed(struct guest *g)
 		       rtc_next_event(&g->rtc));
 
 	g->next_event = next == NO_EVENT ? NO_EVENT : next - g->vcpu.tsc_offset;
-	g->vcpu.events_dirty = true; /* an interrupt may have been raised or unmasked */
+	vcpu_events_changed(&g->vcpu); /* an interrupt may have been raised or unmasked */
 }
 
 void sched_guest_stopped(struct guest *g)
@@ -84,7 +83,7 @@ static bool vcpu_runnable(struct vcpu *v, u64 now)
 	update_devices(v->guest, now);
 	if (v->halted && platform_interrupt_pending(v->guest)) {
 		v->halted = false;
-		v->events_dirty = true;
+		vcpu_events_changed(v);
 	}
 	return !v->halted;
 }
@@ -287,7 +286,6 @@ static void switch_to(struct vcpu *from, struct vcpu *to)
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
 	load_guest_owned_state(to);
 	sched_current_vcpu = to;
-	*regs_slot = &to->regs;
 }
 
 static void update_wake_deadline(void)
@@ -319,42 +317,47 @@ static inline void arm_preemption_timer(struct vcpu *v, u64 now)
 	vmcs_write32(VMCS_PREEMPTION_TIMER, (u32)MIN(ticks, 0xffffffffull));
 }
 
-static int enter(struct vcpu *v, u64 now)
+/*
+ * Prepare the entry of v. Its later exits may skip all of this until the earliest moment
+ * something here could change: the preemption timer's deadline (the slice, a device event,
+ * the watchdog). Handlers that change anything else say so (vcpu_request_entry_work()).
+ * Without "save VMX-preemption timer value", or while console output waits, every entry
+ * writes the timer again.
+ */
+static void enter(struct vcpu *v, u64 now)
 {
-	int launch = !v->launched;
-
 	if (v->events_dirty)
 		inject_events(v);
 	arm_preemption_timer(v, now);
-	v->launched = true;
-	return launch;
+	v->resume_until = save_timer && !serial_backlog && !v->events_dirty ? v->timer_deadline : 0;
 }
 
-/* Root-mode cost of this exit, stub entry to just before the resume (vmx/entry.asm). */
-static inline void account_exit(struct vcpu *v, u32 reason, u64 exit_tsc)
+/* Root-mode cost of this exit: from the stub's TSC read to just before the resume (the few
+ * stub instructions outside that window are counted in docs/measuring.md). Waiting for an
+ * event with every vCPU halted is idle time, not handling cost. */
+static void account_exit(struct vcpu *v)
 {
-	if (reason >= EXIT_REASON_MAX)
-		return; /* a failed entry, not an exit */
-	exit_stats_record(&v->stats, reason, rdtsc() - exit_tsc - idle_ticks);
+	exit_stats_record(&v->stats, v->exit_reason, rdtsc() - v->regs.exit_tsc - idle_ticks);
 	if (idle_ticks) {
 		v->stats.idle += idle_ticks;
 		idle_ticks = 0;
 	}
 }
 
-/* The slow path: the vCPU stopped, halted, or its turn ended. */
-static COLD struct vcpu *reschedule(struct vcpu *v, u32 reason, u64 exit_tsc)
+/* The vCPU stopped, halted, or its turn ended. */
+static COLD struct vcpu *reschedule(struct vcpu *v, bool exited)
 {
 	struct vcpu *next = pick_next(v);
 	u64 now;
 
 	if (!next) {
-		account_exit(v, reason, exit_tsc);
+		if (exited)
+			account_exit(v);
 		finish_run();
 	}
 	if (next != v) {
 		switch_to(v, next);
-		next->events_dirty = true;
+		vcpu_events_changed(next);
 	}
 	if (serial_backlog)
 		serial_poll();
@@ -389,24 +392,44 @@ static COLD void watchdog_check(struct vcpu *v, u64 now)
 			   g->config->watchdog, vmcs_readnat(VMCS_GUEST_RIP));
 }
 
-int sched_next_entry(struct vcpu *v, u32 reason, u64 exit_tsc)
+/* Everything between two entries that the fast path skips; `exited`: v's exit is counted.
+ * Enters the chosen vCPU itself, reloading all its GPRs. */
+static NORETURN void full_entry(struct vcpu *v, u64 now, bool exited)
 {
 	struct vcpu *next = v;
-	u64 now = rdtsc();
-	int launch;
 
 	if (now >= v->watchdog_at)
 		watchdog_check(v, now);
 	update_devices(v->guest, now);
 	if (v->guest->state != GUEST_RUNNING || v->halted || now >= sched_deadline) {
-		next = reschedule(v, reason, exit_tsc);
+		next = reschedule(v, exited);
 		now = rdtsc();
-	} else if (serial_backlog && reason == EXIT_REASON_PREEMPTION_TIMER) {
-		serial_poll();
+	} else if (serial_backlog && v->exit_reason == EXIT_REASON_PREEMPTION_TIMER) {
+		serial_poll(); /* the drain tick arm_preemption_timer() asked for */
 	}
-	launch = enter(next, now);
-	account_exit(v, reason, exit_tsc);
-	return launch;
+	enter(next, now);
+	if (exited)
+		account_exit(v);
+	if (!next->launched) {
+		next->launched = true;
+		vmx_launch(&next->regs);
+	}
+	vmx_resume(&next->regs);
+}
+
+void sched_next_entry(struct vcpu *v)
+{
+	u64 now = rdtsc();
+
+	if (likely(now < v->resume_until))
+		exit_stats_record(&v->stats, v->exit_reason, now - v->regs.exit_tsc);
+	else
+		full_entry(v, now, true);
+}
+
+NORETURN void sched_after_failed_entry(struct vcpu *v)
+{
+	full_entry(v, rdtsc(), false);
 }
 
 NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz, u32 rate,
@@ -424,7 +447,7 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 	input_poll_ticks = tsc_hz / 1000 * INPUT_POLL_MS;
 	min_run_ticks = tsc_hz / 1000000 * MIN_GUEST_RUN_US;
 	serial_set_buffered(true);
-	regs_slot = (struct guest_regs **)(exit_stack_top - 16);
+	vmx_exit_stack_top = exit_stack_top;
 	n_running = 0; /* guests stopped while being built were never counted */
 	for (u32 i = 0; i < n; i++) {
 		if (guests[i].state != GUEST_RUNNING)
@@ -442,14 +465,14 @@ NORETURN void sched_run(struct guest *all, u32 n, u64 exit_stack_top, u64 tsc_hz
 		next_input_poll = rdtsc() + input_poll_ticks;
 	}
 	sched_current_vcpu = first;
-	*regs_slot = &first->regs;
 	vmcs = first->vmcs;
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
 	load_guest_owned_state(first);
 	now = rdtsc();
 	slice_end = now + slice_ticks;
 	sched_deadline = MIN(next_input_poll, n_running > 1 ? slice_end : NO_EVENT);
-	first->events_dirty = true;
-	vmx_enter((u64)regs_slot, enter(first, now));
-	__builtin_unreachable();
+	vcpu_events_changed(first);
+	enter(first, now);
+	first->launched = true;
+	vmx_launch(&first->regs);
 }

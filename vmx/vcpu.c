@@ -14,6 +14,7 @@ void guest_stop(struct guest *g, int status, const char *why, ...)
 	if (g->state == GUEST_STOPPED)
 		return;
 	g->state = GUEST_STOPPED;
+	vcpu_request_entry_work(&g->vcpu);
 	g->status = status;
 	g->stop_tsc = rdtsc();
 	sched_guest_stopped(g);
@@ -96,11 +97,6 @@ static bool read_guest_ram(void *ctx, u64 gpa, u32 size, u64 *value)
 		return false;
 	*value = size == 8 ? *(const u64 *)p : *(const u32 *)p;
 	return true;
-}
-
-unsigned vcpu_cpl(void)
-{
-	return (vmcs_read32(VMCS_GUEST_SS_AR) >> 5) & 3;
 }
 
 int vcpu_linear_to_phys(struct vcpu *v, u64 linear, enum walk_access access, u64 *gpa)

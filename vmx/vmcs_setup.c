@@ -56,7 +56,7 @@ const struct vmx_guest_fixed *vmx_guest_fixed_bits(void)
 	return &guest_fixed;
 }
 
-static void setup_host_state(u64 exit_stack_slot)
+static void setup_host_state(struct vcpu *v)
 {
 	vmcs_writenat(VMCS_HOST_CR0, read_cr0());
 	vmcs_writenat(VMCS_HOST_CR3, read_cr3());
@@ -78,7 +78,7 @@ static void setup_host_state(u64 exit_stack_slot)
 	vmcs_writenat(VMCS_HOST_SYSENTER_EIP, 0);
 	vmcs_write64(VMCS_HOST_EFER, rdmsr(MSR_IA32_EFER));
 	vmcs_write64(VMCS_HOST_PAT, rdmsr(MSR_IA32_PAT));
-	vmcs_writenat(VMCS_HOST_RSP, exit_stack_slot);
+	vmcs_writenat(VMCS_HOST_RSP, (u64)&v->regs); /* where vmx/entry.asm saves the GPRs */
 	vmcs_writenat(VMCS_HOST_RIP, (u64)vmx_exit);
 }
 
@@ -205,14 +205,14 @@ static void setup_long64(const struct vcpu_entry *e)
 	vmcs_write32(VMCS_ENTRY_CONTROLS, controls.entry | ENTRY_IA32E_MODE_GUEST);
 }
 
-void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, const struct vcpu_entry *entry)
+void vmcs_setup_vcpu(struct vcpu *v, const struct vcpu_entry *entry)
 {
 	u64 vmcs = v->vmcs;
 
 	/* SDM Vol. 3C 25.11.3: VMCLEAR initialises the region, VMPTRLD makes it current. */
 	__asm__ volatile("vmclear %0" : : "m"(vmcs) : "cc", "memory");
 	__asm__ volatile("vmptrld %0" : : "m"(vmcs) : "cc", "memory");
-	setup_host_state(exit_stack_slot);
+	setup_host_state(v);
 	setup_controls(v);
 	setup_common_guest_state(entry);
 	if (entry->mode == ENTRY_LONG64)

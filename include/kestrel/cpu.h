@@ -12,6 +12,7 @@
 #define CR4_VMXE (1ull << 13)
 #define EFER_LME (1ull << 8)
 #define EFER_NXE (1ull << 11)
+#define RFLAGS_CF (1ull << 0)
 #define RFLAGS_IF (1ull << 9)
 
 struct cpuid_regs {
@@ -69,11 +70,10 @@ static inline u64 read_rsp(void)
 	return v;
 }
 
+/* The builtin (volatile to the compiler) lets it combine EDX:EAX in two instructions. */
 static inline u64 rdtsc(void)
 {
-	u32 lo, hi;
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((u64)hi << 32) | lo;
+	return __builtin_ia32_rdtsc();
 }
 
 static inline void outb(u16 port, u8 v)

@@ -26,28 +26,36 @@ struct cpuid_regs cpuid_policy(cpuid_host_fn host, const struct cpuid_ctx *ctx, 
 			       u32 subleaf);
 
 /*
- * The answers that depend on nothing but the leaf are computed once per vCPU, so a CPUID exit
- * is an index and four stores. Slots: the basic leaves, then Kestrel's, then the extended ones.
+ * The answers that depend on nothing but the leaf are computed once per vCPU, so that a CPUID
+ * exit is a lookup and four stores. The table is direct-mapped: a leaf's slot is its low bits
+ * plus its range (basic 0x00-0x1f, Kestrel's 0x4000_00xx at 0x20, extended 0x8000_00xx at
+ * 0x40), and the slot's tag says which leaf it holds. A leaf whose answer depends on the
+ * subleaf (4, 7, 0xb, 0xd) or that lies outside the tables misses; cpuid_policy() answers it.
  */
-#define CPUID_CACHE_BASIC (CPUID_MAX_BASIC_LEAF + 1)
-#define CPUID_CACHE_KESTREL (KESTREL_CPUID_MAX - KESTREL_CPUID_BASE + 1)
-#define CPUID_CACHE_SIZE                                                                           \
-	(CPUID_CACHE_BASIC + CPUID_CACHE_KESTREL + (CPUID_MAX_EXT_LEAF - 0x80000000u + 1))
+#define CPUID_CACHE_SIZE 128
 
-/* The slot for `leaf`, or -1 when its answer depends on the subleaf (4, 7, 0xb, 0xd) or it is
- * outside the tables (then cpuid_policy() answers). */
-static inline int cpuid_cache_slot(u32 leaf)
+_Static_assert(CPUID_MAX_BASIC_LEAF < 0x20 && KESTREL_CPUID_MAX - KESTREL_CPUID_BASE < 0x20 &&
+		       CPUID_MAX_EXT_LEAF - 0x80000000u < 0x40,
+	       "every cached leaf has a slot of its own");
+
+struct cpuid_cache {
+	u32 tag[CPUID_CACHE_SIZE]; /* the leaf in this slot; an empty slot holds one of another */
+	struct cpuid_regs answer[CPUID_CACHE_SIZE];
+};
+
+static inline u32 cpuid_cache_index(u32 leaf)
 {
-	if (leaf < CPUID_CACHE_BASIC)
-		return leaf == 4 || leaf == 7 || leaf == 0xb || leaf == 0xd ? -1 : (int)leaf;
-	if (leaf - KESTREL_CPUID_BASE < CPUID_CACHE_KESTREL)
-		return (int)(CPUID_CACHE_BASIC + leaf - KESTREL_CPUID_BASE);
-	if (leaf - 0x80000000u <= CPUID_MAX_EXT_LEAF - 0x80000000u)
-		return (int)(CPUID_CACHE_BASIC + CPUID_CACHE_KESTREL + leaf - 0x80000000u);
-	return -1;
+	return (leaf + (leaf >> 25)) & (CPUID_CACHE_SIZE - 1);
 }
 
-void cpuid_cache_fill(struct cpuid_regs cache[CPUID_CACHE_SIZE], cpuid_host_fn host,
-		      const struct cpuid_ctx *ctx);
+/* The cached answer for `leaf`, or NULL. */
+static inline const struct cpuid_regs *cpuid_cache_lookup(const struct cpuid_cache *c, u32 leaf)
+{
+	u32 i = cpuid_cache_index(leaf);
+
+	return c->tag[i] == leaf ? &c->answer[i] : NULL;
+}
+
+void cpuid_cache_fill(struct cpuid_cache *c, cpuid_host_fn host, const struct cpuid_ctx *ctx);
 
 #endif

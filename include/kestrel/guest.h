@@ -24,8 +24,10 @@
 enum gpr { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI, GPR_R8,
 	   GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15, GPR_COUNT };
 
+/* What vmx/entry.asm writes on every exit (its REG() and EXIT_TSC offsets follow this). */
 struct guest_regs {
 	u64 gpr[GPR_COUNT];
+	u64 exit_tsc; /* host TSC right after the GPRs were saved: the exit's cost starts here */
 };
 
 /* What a guest owns that VM entry and exit do not switch: the MSRs the bitmap passes
@@ -44,7 +46,7 @@ struct pending_exception {
 };
 
 struct vcpu {
-	struct guest_regs regs; /* first: the exit stub finds it through the current pointer */
+	struct guest_regs regs; /* first: HOST_RSP points here, so the stub's pointer is the vCPU */
 	struct guest *guest;
 	u64 vmcs;  /* physical address of the VMCS */
 	bool launched;
@@ -56,6 +58,8 @@ struct vcpu {
 	u32 reinject_info, reinject_error, reinject_length; /* IDT-vectoring info of the exit */
 	u32 proc_controls; /* cached: interrupt-window exiting toggles */
 	bool events_dirty;  /* something to inject may have changed: run inject_events() */
+	u64 resume_until;   /* host TSC before which an exit resumes at once (vmx/sched.c); 0:
+			     * the next entry takes the full path (vcpu_request_entry_work()) */
 	bool nmi_pending;
 	u64 timer_deadline; /* host TSC the preemption timer is programmed for (0 = rewrite) */
 	u64 watchdog_at;    /* next look at RFLAGS.IF (~0: no watchdog) */
@@ -65,9 +69,27 @@ struct vcpu {
 	u64 tsc_offset;
 	u64 xcr0;
 	u8 *fpu_state; /* FXSAVE area, 512 bytes: swapped between guests */
-	struct cpuid_regs cpuid_cache[CPUID_CACHE_SIZE];
+	struct cpuid_cache cpuid_cache;
 	struct exit_stats stats;
 };
+
+_Static_assert(offsetof(struct vcpu, regs) == 0, "vmx/entry.asm: HOST_RSP is the vCPU");
+_Static_assert(offsetof(struct guest_regs, exit_tsc) == 128, "vmx/entry.asm: EXIT_TSC");
+
+/* Something the entry path must act on has changed (an event to inject, a halt, a stop, a
+ * device timer, console output): the next entry of this vCPU takes the scheduler's full path
+ * instead of resuming at once. */
+static inline void vcpu_request_entry_work(struct vcpu *v)
+{
+	v->resume_until = 0;
+}
+
+/* What the vCPU may need injected has changed: inject_events() runs before the next entry. */
+static inline void vcpu_events_changed(struct vcpu *v)
+{
+	v->events_dirty = true;
+	vcpu_request_entry_work(v);
+}
 
 enum guest_state { GUEST_RUNNING, GUEST_STOPPED };
 

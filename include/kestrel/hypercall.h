@@ -33,9 +33,12 @@ enum hypercall {
 #define HC_EXIT_ALL 0xffffffffu
 
 /* HC_EXIT_STATS result: root-mode TSC ticks per exit of one reason (the layout is ABI). */
+#define HC_HIST_BUCKETS 32
+
 struct hc_exit_stats {
 	unsigned long long count, cycles_total, cycles_min, cycles_max;
-	unsigned int hist[32]; /* hist[b]: exits costing [2^b, 2^(b+1)) ticks (b = 0: 0 or 1) */
+	unsigned int hist[HC_HIST_BUCKETS]; /* hist[b]: exits costing [2^b, 2^(b+1)) ticks (b = 0:
+					     * 0 or 1); the last bucket also all above */
 };
 
 #define HC_OK 0

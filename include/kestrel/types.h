@@ -31,6 +31,10 @@ typedef long long s64;
 #define NORETURN _Noreturn
 /* Out of the exit path's way: rarely taken, kept out of line so hot callers stay small. */
 #define COLD __attribute__((cold, noinline))
+/* Kept out of line so that its caller's fast path saves fewer registers. */
+#define NOINLINE __attribute__((noinline))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 #endif

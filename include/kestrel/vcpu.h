@@ -45,7 +45,10 @@ void vcpu_inject_nmi(struct vcpu *v);
 int vcpu_linear_to_phys(struct vcpu *v, u64 linear, enum walk_access access, u64 *gpa);
 
 /* Current privilege level (SS.DPL, SDM Vol. 3C 27.3.1.2). */
-unsigned vcpu_cpl(void);
+static inline unsigned vcpu_cpl(void)
+{
+	return (vmcs_read32(VMCS_GUEST_SS_AR) >> 5) & 3;
+}
 
 /* End this guest: its vCPU never runs again; the others go on. `status` is the guest's own
  * power-off status, or -1 when Kestrel stopped it (then `why` says why). */

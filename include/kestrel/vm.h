@@ -11,7 +11,6 @@ struct vm_env {
 	struct pmm *hv_pool;  /* VMCS, bitmaps, EPT tables */
 	struct pmm *ram_pool; /* guest RAM */
 	const struct vmx_caps *caps;
-	u64 exit_stack_slot;
 	u64 tsc_hz;
 	u64 unix_time; /* the host's time of day at boot, for the guests' RTCs */
 };

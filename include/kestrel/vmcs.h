@@ -153,8 +153,19 @@ static inline void vmcs_write_raw(u64 field, u64 value)
 	__asm__ volatile("vmwrite %1, %0" : : "r"(field), "rm"(value) : "cc");
 }
 
-#define vmcs_read16(f) (VMCS_CHECK_WIDTH(f, VMCS_W16), (u16)vmcs_read_raw(f))
-#define vmcs_read32(f) (VMCS_CHECK_WIDTH(f, VMCS_W32), (u32)vmcs_read_raw(f))
+/* VMREAD zero-extends a narrower field into its 64-bit destination (SDM Vol. 3C 31.3,
+ * "VMREAD"); the compiler, told so, adds no zero-extension of its own. */
+static inline u64 vmcs_read_narrow(u64 field, u64 max)
+{
+	u64 value = vmcs_read_raw(field);
+
+	if (value > max)
+		__builtin_unreachable();
+	return value;
+}
+
+#define vmcs_read16(f) (VMCS_CHECK_WIDTH(f, VMCS_W16), (u16)vmcs_read_narrow(f, 0xffff))
+#define vmcs_read32(f) (VMCS_CHECK_WIDTH(f, VMCS_W32), (u32)vmcs_read_narrow(f, 0xffffffff))
 #define vmcs_read64(f) (VMCS_CHECK_WIDTH(f, VMCS_W64), vmcs_read_raw(f))
 #define vmcs_readnat(f) (VMCS_CHECK_WIDTH(f, VMCS_WNAT), vmcs_read_raw(f))
 #define vmcs_write16(f, v) (VMCS_CHECK_WIDTH(f, VMCS_W16), vmcs_write_raw(f, (u16)(v)))

@@ -54,9 +54,9 @@ struct vcpu_entry {
 };
 
 /*
- * VMCLEAR + VMPTRLD the vCPU's VMCS and write every field: host state (returning to
- * vmx_exit on `exit_stack_slot`), controls, bitmaps, EPT, and the guest's entry state.
+ * VMCLEAR + VMPTRLD the vCPU's VMCS and write every field: host state (exits land in
+ * vmx_exit with RSP = &v->regs), controls, bitmaps, EPT, and the guest's entry state.
  */
-void vmcs_setup_vcpu(struct vcpu *v, u64 exit_stack_slot, const struct vcpu_entry *entry);
+void vmcs_setup_vcpu(struct vcpu *v, const struct vcpu_entry *entry);
 
 #endif

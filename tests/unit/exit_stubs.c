@@ -8,6 +8,8 @@
 
 #include <kestrel/inject.h>
 #include <kestrel/log.h>
+#include <stdlib.h>
+
 #include <kestrel/sched.h>
 #include <kestrel/vcpu.h>
 
@@ -43,11 +45,23 @@ HANDLER_STUB(exit_inject_gp)
 HANDLER_STUB(exit_skip)
 
 struct vcpu *sched_current_vcpu;
+bool serial_backlog;
 
-int sched_next_entry(struct vcpu *exited, u32 reason, u64 exit_tsc)
+void sched_next_entry(struct vcpu *exited)
 {
 	stub_other_calls++;
-	return 0;
+}
+
+void vmx_resume(struct guest_regs *regs)
+{
+	stub_other_calls++;
+	abort(); /* exit_dispatch_full() enters the guest: the table test never gets there */
+}
+
+void sched_after_failed_entry(struct vcpu *failed)
+{
+	stub_other_calls++;
+	abort(); /* vmx_entry_failed() never returns */
 }
 
 void inject_record_vectoring(struct vcpu *v)

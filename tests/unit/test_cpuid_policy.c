@@ -528,40 +528,41 @@ static void ext_leaves_above_max_are_zero(void **state)
 	assert_regs(cpuid_policy(future_host, &c, 0x8fffffff, 0), 0, 0, 0, 0);
 }
 
-/* The per-vCPU cache answers exactly what the policy answers, for every cacheable leaf; the
- * subleaf-dependent and out-of-table leaves have no slot. */
+/* The per-vCPU cache answers exactly what the policy answers for every cacheable leaf, each in
+ * a slot of its own; subleaf-dependent and out-of-table leaves miss. */
 static void cache_matches_policy(void **state)
 {
 	struct cpuid_ctx c = ctx1();
-	struct cpuid_regs cache[CPUID_CACHE_SIZE];
-	bool used[CPUID_CACHE_SIZE] = { false };
-	static const u32 firsts[] = { 0, 0x40000000u, 0x80000000u };
-	u32 n = 0;
+	struct cpuid_cache cache;
+	static const u32 firsts[] = { 0, 0x40000000u, 0x80000000u, 0xc0000000u, 0xffffff80u };
+	u32 hits = 0;
 
-	memset(cache, 0xa5, sizeof(cache));
-	cpuid_cache_fill(cache, skylake_host, &c);
-	for (u32 r = 0; r < 3; r++)
-		for (u32 leaf = firsts[r]; leaf < firsts[r] + 0x40; leaf++) {
-			int slot = cpuid_cache_slot(leaf);
+	memset(&cache, 0xa5, sizeof(cache));
+	cpuid_cache_fill(&cache, skylake_host, &c);
+	for (u32 r = 0; r < ARRAY_SIZE(firsts); r++)
+		for (u32 leaf = firsts[r]; leaf - firsts[r] < 0x80; leaf++) {
+			const struct cpuid_regs *got = cpuid_cache_lookup(&cache, leaf);
 			struct cpuid_regs want = cpuid_policy(skylake_host, &c, leaf, 0);
+			bool cacheable = (leaf <= CPUID_MAX_BASIC_LEAF && leaf != 4 && leaf != 7 &&
+					  leaf != 0xb && leaf != 0xd) ||
+					 (leaf >= 0x40000000u && leaf <= KESTREL_CPUID_MAX) ||
+					 (leaf >= 0x80000000u && leaf <= CPUID_MAX_EXT_LEAF);
 
-			if (slot < 0)
+			if (!cacheable) {
+				assert_null(got);
 				continue;
-			assert_true((u32)slot < CPUID_CACHE_SIZE);
-			assert_false(used[slot]);
-			used[slot] = true;
-			n++;
-			assert_memory_equal(&cache[slot], &want, sizeof(want));
+			}
+			assert_non_null(got);
+			assert_memory_equal(got, &want, sizeof(want));
+			hits++;
 		}
-	assert_int_equal(n, CPUID_CACHE_SIZE - 4); /* every slot but leaves 4, 7, 0xb, 0xd */
-	assert_int_equal(cpuid_cache_slot(4), -1);
-	assert_int_equal(cpuid_cache_slot(7), -1);
-	assert_int_equal(cpuid_cache_slot(0xb), -1);
-	assert_int_equal(cpuid_cache_slot(0xd), -1);
-	assert_int_equal(cpuid_cache_slot(0x17), -1);
-	assert_int_equal(cpuid_cache_slot(0x40000011), -1);
-	assert_int_equal(cpuid_cache_slot(0x80000009), -1);
-	assert_int_equal(cpuid_cache_slot(0xffffffff), -1);
+	assert_int_equal(hits, (CPUID_MAX_BASIC_LEAF + 1 - 4) +
+				       (KESTREL_CPUID_MAX - KESTREL_CPUID_BASE + 1) +
+				       (CPUID_MAX_EXT_LEAF - 0x80000000u + 1));
+	assert_null(cpuid_cache_lookup(&cache, 0xffffffffu));
+	for (u32 i = 0; i < CPUID_CACHE_SIZE; i++) /* every tag is a leaf that maps to its slot, */
+		if (cpuid_cache_index(cache.tag[i]) != i) /* or one no lookup can reach there */
+			assert_ptr_not_equal(cpuid_cache_lookup(&cache, cache.tag[i]), &cache.answer[i]);
 }
 
 int main(void)

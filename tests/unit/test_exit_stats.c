@@ -49,8 +49,10 @@ static void huge_costs_land_in_the_last_bucket(void **state)
 	struct exit_stats *s = fresh();
 
 	exit_stats_record(s, EXIT_REASON_HLT, ~0ull);
+	exit_stats_record(s, EXIT_REASON_HLT, 1ull << 63);
 	exit_stats_record(s, EXIT_REASON_HLT, 1ull << 40);
 	assert_int_equal(s->reason[EXIT_REASON_HLT].hist[EXIT_HIST_BUCKETS - 1], 2);
+	assert_int_equal(s->reason[EXIT_REASON_HLT].hist[40], 1);
 	free(s);
 }
 
