@@ -1,6 +1,6 @@
 /*
- * The I/O port bus of one guest: a small table of claimed ranges. Lookups are linear; the table
- * holds at most VDEV_MAX_PORT_RANGES entries, so every access costs a bounded scan.
+ * The I/O port bus of one guest: a small table of claimed ranges, kept sorted by first port so
+ * that every access is a binary search (string I/O looks a port up once per element).
  */
 #include <kestrel/vdev.h>
 
@@ -15,26 +15,42 @@ int vdev_register_ports(struct vdev_bus *bus, u16 first, u16 last, const struct 
 	if (first > last || !ops || !ops->io_read || !ops->io_write ||
 	    bus->n_ranges >= VDEV_MAX_PORT_RANGES)
 		return -1;
+	u32 at = 0;
+
+	if (first > last || !ops || !ops->io_read || !ops->io_write ||
+	    bus->n_ranges >= VDEV_MAX_PORT_RANGES)
+		return -1;
 	for (u32 i = 0; i < bus->n_ranges; i++) {
 		const struct vdev_port_range *r = &bus->ranges[i];
 
 		if (first <= r->last && last >= r->first)
 			return -1;
+		if (r->first < first)
+			at = i + 1;
 	}
-	bus->ranges[bus->n_ranges++] = (struct vdev_port_range){
+	for (u32 i = bus->n_ranges; i > at; i--)
+		bus->ranges[i] = bus->ranges[i - 1];
+	bus->ranges[at] = (struct vdev_port_range){
 		.first = first, .last = last, .ops = ops, .dev = dev, .name = name,
 	};
+	bus->n_ranges++;
 	return 0;
 }
 
 static const struct vdev_port_range *vdev_find(const struct vdev_bus *bus, u32 port)
 {
-	for (u32 i = 0; i < bus->n_ranges; i++) {
-		const struct vdev_port_range *r = &bus->ranges[i];
+	u32 lo = 0, hi = bus->n_ranges; /* the answer, if any, is the last range starting <= port */
 
-		if (port >= r->first && port <= r->last)
-			return r;
+	while (lo < hi) {
+		u32 mid = (lo + hi) / 2;
+
+		if (bus->ranges[mid].first <= port)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	if (lo && port <= bus->ranges[lo - 1].last)
+		return &bus->ranges[lo - 1];
 	return NULL;
 }
 
@@ -65,6 +81,10 @@ u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
 	r = vdev_find(bus, port);
 	if (r && (u32)port + size - 1 <= r->last)
 		return r->ops->io_read(r->dev, port, size) & vdev_mask(size);
+	if (!r && size == 1) {
+		bus->unclaimed_reads++;
+		return 0xff;
+	}
 
 	/* Unclaimed or straddling: byte by byte, as the ISA bus would split it. */
 	for (u32 i = 0; i < size; i++) {
@@ -95,6 +115,10 @@ void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
 	r = vdev_find(bus, port);
 	if (r && (u32)port + size - 1 <= r->last) {
 		r->ops->io_write(r->dev, port, size, value);
+		return;
+	}
+	if (!r && size == 1) {
+		bus->unclaimed_writes++;
 		return;
 	}
 	for (u32 i = 0; i < size; i++) {

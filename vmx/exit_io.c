@@ -35,25 +35,57 @@ static void port_io(struct vcpu *v, u16 port, u32 size, bool in)
 		*rax = (*rax & ~(u64)mask) | (vdev_io_read(&v->guest->bus, port, size) & mask);
 }
 
-/* One element of INS/OUTS at guest-physical `gpa`. False when it is not plain RAM. */
-static bool string_element(struct vcpu *v, u16 port, u32 size, bool in, u64 gpa)
-{
-	u8 *mem = guest_ram_ptr(v->guest, gpa, size);
-	u32 value;
+/* The guest page a string operand is in, translated once for all its elements there. */
+struct string_page {
+	u64 linear; /* page-aligned; ~0 before the first translation */
+	u64 gpa;
+	u8 *host; /* NULL: the page is not guest RAM */
+};
 
-	if (!mem)
-		return false;
+/*
+ * Host pointers to the `size` bytes of the operand at `linear`: an element may straddle two
+ * pages that need not be adjacent in guest-physical memory. Returns 0; or what
+ * vcpu_linear_to_phys() returned (a #PF is queued, or the guest was stopped); or 1 when a
+ * byte is not in guest RAM (*gpa says where).
+ */
+static int operand_bytes(struct vcpu *v, struct string_page *page, u64 linear, u32 size,
+			 enum walk_access access, u8 *byte[4], u64 *gpa)
+{
+	for (u32 i = 0; i < size; i++) {
+		u64 la = linear + i;
+
+		if (ALIGN_DOWN(la, PAGE_SIZE) != page->linear) {
+			int err = vcpu_linear_to_phys(v, la, access, gpa);
+
+			if (err)
+				return err;
+			page->linear = ALIGN_DOWN(la, PAGE_SIZE);
+			page->gpa = ALIGN_DOWN(*gpa, PAGE_SIZE);
+			page->host = guest_ram_ptr(v->guest, page->gpa, PAGE_SIZE);
+		}
+		if (!page->host) {
+			*gpa = page->gpa + (la & (PAGE_SIZE - 1));
+			return 1;
+		}
+		byte[i] = page->host + (la & (PAGE_SIZE - 1));
+	}
+	return 0;
+}
+
+/* One element of INS/OUTS between the port and the operand's bytes. */
+static void string_element(struct vcpu *v, u16 port, u32 size, bool in, u8 *const byte[4])
+{
+	u32 value = 0;
+
 	if (in) {
 		value = vdev_io_read(&v->guest->bus, port, size);
 		for (u32 i = 0; i < size; i++)
-			mem[i] = (u8)(value >> (8 * i));
-	} else {
-		value = 0;
-		for (u32 i = 0; i < size; i++)
-			value |= (u32)mem[i] << (8 * i);
-		vdev_io_write(&v->guest->bus, port, size, value);
+			*byte[i] = (u8)(value >> (8 * i));
+		return;
 	}
-	return true;
+	for (u32 i = 0; i < size; i++)
+		value |= (u32)*byte[i] << (8 * i);
+	vdev_io_write(&v->guest->bus, port, size, value);
 }
 
 static void string_io(struct vcpu *v, u16 port, u32 size, bool in, bool rep)
@@ -68,18 +100,23 @@ static void string_io(struct vcpu *v, u16 port, u32 size, bool in, bool rep)
 	u64 linear = vmcs_readnat(VMCS_GUEST_LINEAR_ADDRESS);
 	s64 step = vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_DF ? -(s64)size : (s64)size;
 	u64 remaining = rep ? *count & addr_mask : 1;
+	struct string_page page = { .linear = ~0ull };
 	u32 done = 0;
 
 	while (remaining && done * size < STRING_IO_MAX_PER_EXIT) {
+		u8 *byte[4];
 		u64 gpa;
+		int err = operand_bytes(v, &page, linear, size, in ? WALK_WRITE : WALK_READ, byte,
+					&gpa);
 
-		if (vcpu_linear_to_phys(v, linear, in ? WALK_WRITE : WALK_READ, &gpa))
+		if (err < 0)
 			return; /* #PF queued, or the guest stopped: the instruction did not finish */
-		if (!string_element(v, port, size, in, gpa)) {
+		if (err) {
 			guest_stop(v->guest, -1, "string I/O on port 0x%x with memory outside RAM "
 				   "(GPA 0x%llx)", port, gpa);
 			return;
 		}
+		string_element(v, port, size, in, byte);
 		linear += step;
 		*index = (*index & ~addr_mask) | ((*index + step) & addr_mask);
 		remaining--;

@@ -1,7 +1,8 @@
 /*
  * io: port I/O through Kestrel's device model. Console output (plain OUTs and a REP OUTSB that
- * Kestrel must split into bytes), the UART's scratch and line-status registers, and a port no
- * device claims: reads all ones at every size, also through REP INSB.
+ * Kestrel must split into bytes), the UART's scratch and line-status registers, a port no
+ * device claims (reads all ones at every size, also through REP INSB), and string I/O whose
+ * operand crosses into a page mapped somewhere else in guest-physical memory.
  */
 #include <kestrel/string.h>
 #include "guest.h"
@@ -80,10 +81,45 @@ static void check_unclaimed(void)
 		    "REP INSB of %zu bytes: %zu read as 0xff, RCX %llu left", sizeof(buf), ones, n);
 }
 
+/*
+ * Linear pages A, A+1 of `area` with A+1 mapped to C = the third page: a REP INSB run and a
+ * word INSW element that cross from A into A+1 must land in C, not in the page physically
+ * after A. The UART gives known bytes: SCR (0x3ff) and, below it, the modem status register.
+ */
+static void check_string_across_pages(void)
+{
+	static u8 area[3][PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
+	u64 *pte = guest_pte((u64)(uintptr_t)area[1]);
+	u64 saved = *pte;
+	u8 *p = &area[0][PAGE_SIZE - 4];
+	u64 n = 8;
+	u8 msr = inb(UART_SCR - 1);
+	bool run_ok, word_ok;
+
+	memset(area, 0, sizeof(area));
+	outb(UART_SCR, 0xa5);
+	*pte = (saved & ~0x000ffffffffff000ull) | (u64)(uintptr_t)area[2];
+	invlpg((u64)(uintptr_t)area[1]);
+	__asm__ volatile("rep insb" : "+D"(p), "+c"(n) : "d"((u16)UART_SCR) : "memory");
+	run_ok = n == 0 && area[0][PAGE_SIZE - 1] == 0xa5 && area[2][0] == 0xa5 &&
+		 area[2][3] == 0xa5 && area[2][4] == 0;
+	memset(area[2], 0, 8);
+	p = &area[0][PAGE_SIZE - 1];
+	__asm__ volatile("insw" : "+D"(p) : "d"((u16)(UART_SCR - 1)) : "memory");
+	word_ok = area[0][PAGE_SIZE - 1] == msr && area[2][0] == 0xa5;
+	*pte = saved;
+	invlpg((u64)(uintptr_t)area[1]);
+	guest_check(run_ok && word_ok && area[1][0] == 0, "string-across-pages",
+		    "REP INSB: RCX %llu, A[4095] 0x%x, C[0] 0x%x; INSW: A[4095] 0x%x (MSR 0x%x); "
+		    "the page after A: 0x%x (want 0)", n, area[0][PAGE_SIZE - 1], area[2][0],
+		    area[0][PAGE_SIZE - 1], msr, area[1][0]);
+}
+
 void guest_main(void)
 {
 	guest_printf("io: the quick brown fox jumps over the lazy dog 0123456789\n");
 	check_rep_outsb();
 	check_uart_registers();
 	check_unclaimed();
+	check_string_across_pages();
 }

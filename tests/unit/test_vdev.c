@@ -80,6 +80,62 @@ static void registration_table_full(void **state)
 	assert_int_equal(bus.n_ranges, VDEV_MAX_PORT_RANGES);
 }
 
+/* Ranges registered in any order: every port reaches the range that claims it, or none. */
+static void lookup_in_any_registration_order(void **state)
+{
+	static const u16 spans[][2] = {
+		{ 0x3f8, 0x3ff }, { 0x20, 0x21 }, { 0xcf8, 0xcff }, { 0x40, 0x43 },
+		{ 0x0, 0x0 },     { 0xa0, 0xa1 }, { 0xffff, 0xffff }, { 0x61, 0x61 },
+		{ 0x70, 0x71 },   { 0x600, 0x63f }, { 0x22, 0x3f },
+	};
+	struct rec devs[ARRAY_SIZE(spans)];
+	struct vdev_bus bus;
+	u32 seed = 12345;
+
+	for (int round = 0; round < 20; round++) {
+		u32 order[ARRAY_SIZE(spans)];
+
+		for (u32 i = 0; i < ARRAY_SIZE(spans); i++)
+			order[i] = i;
+		for (u32 i = ARRAY_SIZE(spans) - 1; i > 0; i--) { /* shuffle */
+			u32 j, t;
+
+			seed = seed * 1103515245 + 12345;
+			j = (seed >> 16) % (i + 1);
+			t = order[i], order[i] = order[j], order[j] = t;
+		}
+		vdev_bus_init(&bus);
+		memset(devs, 0, sizeof(devs));
+		for (u32 i = 0; i < ARRAY_SIZE(spans); i++) {
+			u32 k = order[i];
+
+			devs[k].first = spans[k][0];
+			assert_int_equal(vdev_register_ports(&bus, spans[k][0], spans[k][1], &rec_ops,
+							     &devs[k], "x"), 0);
+		}
+		for (u32 port = 0; port <= 0xffff; port++) {
+			int owner = -1;
+			unsigned before = 0;
+
+			for (u32 k = 0; k < ARRAY_SIZE(spans); k++) {
+				if (port >= spans[k][0] && port <= spans[k][1])
+					owner = (int)k;
+				before += devs[k].reads;
+			}
+			(void)vdev_io_read(&bus, (u16)port, 1);
+			if (owner < 0) {
+				unsigned after = 0;
+
+				for (u32 k = 0; k < ARRAY_SIZE(spans); k++)
+					after += devs[k].reads;
+				assert_int_equal(after, before);
+			} else {
+				assert_int_equal(devs[owner].last_port, port);
+			}
+		}
+	}
+}
+
 static void unclaimed_reads_all_ones(void **state)
 {
 	struct vdev_bus bus;
@@ -209,6 +265,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(registration_rejects_overlaps),
 		cmocka_unit_test(registration_table_full),
+		cmocka_unit_test(lookup_in_any_registration_order),
 		cmocka_unit_test(unclaimed_reads_all_ones),
 		cmocka_unit_test(dispatch_in_range),
 		cmocka_unit_test(straddling_accesses_split_per_byte),
