@@ -307,8 +307,10 @@ static void elcr_io_write(void *dev, u16 port, u32 size, u32 value)
 	pic_cascade(pic);
 }
 
-static const struct vdev_ops pic_ops = { .io_read = pic_io_read, .io_write = pic_io_write };
-static const struct vdev_ops elcr_ops = { .io_read = elcr_io_read, .io_write = elcr_io_write };
+static const struct vdev_ops pic_ops = { .io_read = pic_io_read, .io_write = pic_io_write,
+					 .affects_events = true };
+static const struct vdev_ops elcr_ops = { .io_read = elcr_io_read, .io_write = elcr_io_write,
+					  .affects_events = true };
 
 int pic_register(struct pic *pic, struct vdev_bus *bus)
 {

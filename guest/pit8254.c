@@ -450,9 +450,11 @@ static void port61_io_write(void *dev, u16 port, u32 size, u32 value)
 	ch_set_gate(&pit->ch[2], value & P61_GATE2, t);
 }
 
-static const struct vdev_ops pit_ops = { .io_read = pit_io_read, .io_write = pit_io_write };
+static const struct vdev_ops pit_ops = { .io_read = pit_io_read, .io_write = pit_io_write,
+					 .affects_events = true };
 static const struct vdev_ops port61_ops = { .io_read = port61_io_read,
-					    .io_write = port61_io_write };
+					    .io_write = port61_io_write,
+					    .affects_events = true };
 
 int pit_init(struct pit *pit, struct vclock clock, struct irq_line irq0)
 {

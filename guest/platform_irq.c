@@ -11,6 +11,7 @@ static void isa_irq_set(void *ctx, unsigned irq, bool level)
 {
 	struct guest *g = ctx;
 
+	vcpu_events_changed(&g->vcpu); /* what the controllers would deliver may change */
 	pic_set_irq(&g->pic, irq, level);
 	/* The 8254 is wired to IOAPIC pin 2 on PCs (ACPI 6.5 5.2.12.5, the override in the MADT). */
 	ioapic_set_irq(&g->ioapic, irq == 0 ? 2 : irq, level);

@@ -418,7 +418,8 @@ static void rtc_io_write(void *dev, u16 port, u32 size, u32 value)
 	}
 }
 
-static const struct vdev_ops rtc_ops = { .io_read = rtc_io_read, .io_write = rtc_io_write };
+static const struct vdev_ops rtc_ops = { .io_read = rtc_io_read, .io_write = rtc_io_write,
+					 .affects_events = true };
 
 int rtc_init(struct rtc *rtc, struct vclock clock, struct irq_line irq8, u64 unix_time)
 {

@@ -79,8 +79,10 @@ u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
 		return 0xffffffffu;
 	}
 	r = vdev_find(bus, port);
-	if (r && (u32)port + size - 1 <= r->last)
+	if (r && (u32)port + size - 1 <= r->last) {
+		bus->events_touched |= r->ops->affects_events;
 		return r->ops->io_read(r->dev, port, size) & vdev_mask(size);
+	}
 	if (!r && size == 1) {
 		bus->unclaimed_reads++;
 		return 0xff;
@@ -91,9 +93,10 @@ u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
 		u32 byte = 0xff;
 
 		r = vdev_find(bus, (u32)port + i);
-		if (r)
+		if (r) {
+			bus->events_touched |= r->ops->affects_events;
 			byte = r->ops->io_read(r->dev, (u16)(port + i), 1) & 0xff;
-		else
+		} else
 			unclaimed = true;
 		value |= byte << (8 * i);
 	}
@@ -114,6 +117,7 @@ void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
 	value &= vdev_mask(size);
 	r = vdev_find(bus, port);
 	if (r && (u32)port + size - 1 <= r->last) {
+		bus->events_touched |= r->ops->affects_events;
 		r->ops->io_write(r->dev, port, size, value);
 		return;
 	}
@@ -123,9 +127,10 @@ void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
 	}
 	for (u32 i = 0; i < size; i++) {
 		r = vdev_find(bus, (u32)port + i);
-		if (r)
+		if (r) {
+			bus->events_touched |= r->ops->affects_events;
 			r->ops->io_write(r->dev, (u16)(port + i), 1, (value >> (8 * i)) & 0xff);
-		else
+		} else
 			unclaimed = true;
 	}
 	if (unclaimed)

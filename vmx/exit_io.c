@@ -128,6 +128,16 @@ static void string_io(struct vcpu *v, u16 port, u32 size, bool in, bool rep)
 		vcpu_skip_instruction(v); /* otherwise the REP re-executes from where it stopped */
 }
 
+/* A timer or an interrupt controller was accessed: its next event and what it would deliver
+ * may have changed. Interrupt requests devices raise arrive through their irq_line. */
+static void after_device_access(struct guest *g)
+{
+	if (g->bus.events_touched) {
+		g->bus.events_touched = false;
+		sched_devices_changed(g);
+	}
+}
+
 void exit_io(struct vcpu *v)
 {
 	u64 q = v->exit_qualification;
@@ -136,10 +146,9 @@ void exit_io(struct vcpu *v)
 
 	if (q & IO_QUAL_STRING) {
 		string_io(v, IO_QUAL_PORT(q), size, in, q & IO_QUAL_REP);
-		sched_devices_changed(v->guest);
-		return;
+	} else {
+		port_io(v, IO_QUAL_PORT(q), size, in);
+		vcpu_skip_instruction(v);
 	}
-	port_io(v, IO_QUAL_PORT(q), size, in);
-	sched_devices_changed(v->guest);
-	vcpu_skip_instruction(v);
+	after_device_access(v->guest);
 }

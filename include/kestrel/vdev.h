@@ -14,6 +14,10 @@ struct vdev_ops {
 	/* `size` is 1, 2 or 4 bytes; `port` is the exact port accessed (within the range). */
 	u32 (*io_read)(void *dev, u16 port, u32 size);
 	void (*io_write)(void *dev, u16 port, u32 size, u32 value);
+	/* An access may move a timer deadline or change what an interrupt controller would
+	 * deliver (an interrupt controller or a timer): the bus notes it in events_touched.
+	 * Interrupt requests a device raises or drops go through its irq_line instead. */
+	bool affects_events;
 };
 
 struct vdev_port_range {
@@ -45,6 +49,7 @@ struct vdev_bus {
 	struct vdev_mmio_range mmio[VDEV_MAX_MMIO_RANGES];
 	u32 n_mmio;
 	u64 unclaimed_reads, unclaimed_writes; /* accesses to ports no device claims */
+	bool events_touched; /* a device with affects_events was accessed; the caller clears it */
 };
 
 void vdev_bus_init(struct vdev_bus *bus);

@@ -136,6 +136,34 @@ static void lookup_in_any_registration_order(void **state)
 	}
 }
 
+/* Only devices that declare affects_events mark the bus, on reads, writes and split accesses. */
+static void events_touched_only_by_event_devices(void **state)
+{
+	static const struct vdev_ops timer_ops = { .io_read = rec_read, .io_write = rec_write,
+						   .affects_events = true };
+	struct rec plain = { .first = 0x10 }, timer = { .first = 0x18 };
+	struct vdev_bus bus;
+
+	vdev_bus_init(&bus);
+	assert_int_equal(vdev_register_ports(&bus, 0x10, 0x17, &rec_ops, &plain, "plain"), 0);
+	assert_int_equal(vdev_register_ports(&bus, 0x18, 0x1f, &timer_ops, &timer, "timer"), 0);
+	(void)vdev_io_read(&bus, 0x10, 4);
+	vdev_io_write(&bus, 0x14, 2, 1);
+	(void)vdev_io_read(&bus, 0x80, 1);
+	assert_false(bus.events_touched);
+	(void)vdev_io_read(&bus, 0x18, 1);
+	assert_true(bus.events_touched);
+	bus.events_touched = false;
+	vdev_io_write(&bus, 0x1c, 4, 1);
+	assert_true(bus.events_touched);
+	bus.events_touched = false;
+	vdev_io_write(&bus, 0x16, 4, 0x01020304); /* straddles into the timer */
+	assert_true(bus.events_touched);
+	bus.events_touched = false;
+	(void)vdev_io_read(&bus, 0x16, 2); /* 0x16-0x17: the plain device only */
+	assert_false(bus.events_touched);
+}
+
 static void unclaimed_reads_all_ones(void **state)
 {
 	struct vdev_bus bus;
@@ -266,6 +294,7 @@ int main(void)
 		cmocka_unit_test(registration_rejects_overlaps),
 		cmocka_unit_test(registration_table_full),
 		cmocka_unit_test(lookup_in_any_registration_order),
+		cmocka_unit_test(events_touched_only_by_event_devices),
 		cmocka_unit_test(unclaimed_reads_all_ones),
 		cmocka_unit_test(dispatch_in_range),
 		cmocka_unit_test(straddling_accesses_split_per_byte),
