@@ -12,6 +12,9 @@
 # names it and the places searched.
 # Size: the files plus slack, at least 64 MiB, a multiple of 16*63 sectors (Bochs' disk geometry).
 # The image is built in a temporary file beside OUT and renamed into place at the end.
+# Reproducible: the same inputs give the same bytes (fixed GUIDs, volume serial and, through
+# SOURCE_DATE_EPOCH, file times; default 2024-01-01). The firmware's work before Kestrel starts
+# depends on them, and `make bench` needs two runs to agree instruction for instruction.
 set -euo pipefail
 
 die() { echo "mkimage: $*" >&2; exit 1; }
@@ -88,7 +91,9 @@ trap 'rm -f "$tmp"' EXIT
 truncate -s $((sectors * SECTOR)) "$tmp"
 
 # Partition table (sgdisk chatters about the kernel's view of the table: show it only on error).
-if ! log=$(sgdisk -o -n 1:${PART_START}:0 -t 1:ef00 -c 1:"EFI system partition" "$tmp" 2>&1); then
+readonly DISK_GUID=4b657374-7265-6c00-8000-000000000001 PART_GUID=4b657374-7265-6c00-8000-000000000002
+if ! log=$(sgdisk -o -n 1:${PART_START}:0 -t 1:ef00 -c 1:"EFI system partition" \
+	-U "$DISK_GUID" -u 1:"$PART_GUID" "$tmp" 2>&1); then
 	echo "$log" >&2
 	die "sgdisk failed"
 fi
@@ -98,7 +103,8 @@ part_sectors=$(sgdisk -i 1 "$tmp" | sed -n 's/^Partition size: \([0-9]*\) sector
 # FAT file system inside the partition (mtools addresses it as IMG@@offset).
 esp="$tmp@@$((PART_START * SECTOR))"
 export MTOOLS_SKIP_CHECK=1
-mformat -i "$esp" -T "$part_sectors" -h 16 -s 63 -H "$PART_START" -v KESTREL ::
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+mformat -i "$esp" -T "$part_sectors" -h 16 -s 63 -H "$PART_START" -v KESTREL -N 4b455354 ::
 mmd -i "$esp" ::/EFI ::/EFI/BOOT
 mcopy -i "$esp" "$efi" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$esp" "$cfg" ::/kestrel.cfg
