@@ -71,6 +71,8 @@ esac
 
 root=$(cd "$(dirname -- "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=tools/lib/emu.sh
+source tools/lib/emu.sh
 kernel=build/linux/vmlinuz
 initrd=build/linux/initrd.img
 ovmf=${OVMF:-/usr/share/ovmf/OVMF.fd}
@@ -126,34 +128,17 @@ qemu-kernel)
 bochs)
 	command -v bochs-bin >/dev/null || die "bochs-bin missing (apt-get install bochs bochsbios bochs-term)"
 	[[ -f "$vgabios" ]] || die "$vgabios missing (apt-get install vgabios)"
-	cat >"$dir/bochsrc" <<-EOF
-		megs: 512
-		romimage: file=$ovmf
-		vgaromimage: file=$vgabios
-		pci: enabled=1, chipset=i440fx
-		cpu: model=corei7_skylake_x, count=1, ips=50000000, reset_on_triple_fault=0
-		display_library: term
-		com1: enabled=1, mode=file, dev=$dir/com1.txt
-		ata0-master: type=disk, path=$dir/esp.img, mode=flat
-		boot: disk
-		log: $dir/bochs.log
-		panic: action=fatal
-		error: action=report
-		info: action=ignore
-		debug: action=ignore
-	EOF
-	printf 'c\nquit\n' >"$dir/bochs.rc"
-	TERM=xterm bochs-bin -q -unlock -f "$dir/bochsrc" -rc "$dir/bochs.rc" \
-		</dev/null >"$dir/emu.out" 2>&1 &
+	# No magic breakpoint: the kernel is not ours, and nothing must stop it.
+	bochs_config "$dir/bochsrc" megs=512 cpu=corei7_skylake_x disk="$dir/esp.img" \
+		ovmf="$ovmf" com1="enabled=1, mode=file, dev=$dir/com1.txt" log="$dir/bochs.log" \
+		magic_break=0
+	bochs_start "$dir/bochsrc" "$dir/emu.out"
 	;;
 esac
 emu_pid=$!
 
-clean() { # OVMF's console adds ANSI escapes and CRs
-	[[ -f "$dir/com1.txt" ]] || { : >"$dir/com1.clean.txt"; return 0; }
-	tr -d '\000' <"$dir/com1.txt" |
-		sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\r//g' \
-			>"$dir/com1.clean.txt" || true
+clean() {
+	serial_clean "$dir/com1.txt" "$dir/com1.clean.txt" || true
 }
 
 # Poll the serial log: userspace, the DONE line, the emulator ending, or the time running out.

@@ -54,6 +54,8 @@ image=$1 host=${2:-}
 [[ -f "$image" ]] || die "no such image: $image (make image)"
 
 root=$(cd "$(dirname -- "$0")/.." && pwd)
+# shellcheck source=tools/lib/emu.sh
+source "$root/tools/lib/emu.sh"
 MEGS=${MEGS:-1024}
 CPU=${CPU:-corei7_skylake_x}
 ovmf=${OVMF:-/usr/share/ovmf/OVMF.fd}
@@ -229,28 +231,12 @@ start_bochs() {
 	command -v bochs-bin >/dev/null || die "bochs-bin missing (apt-get install bochs bochs-term)"
 	if ((interactive)); then
 		command -v socat >/dev/null || die "socat missing (tools/deps.sh)"
-		com1="com1: enabled=1, mode=term, dev=$rundir/com1.pty"
+		com1="enabled=1, mode=term, dev=$rundir/com1.pty"
 	else
-		com1="com1: enabled=1, mode=file, dev=$rundir/com1.txt"
+		com1="enabled=1, mode=file, dev=$rundir/com1.txt"
 	fi
-	cat >"$rundir/bochsrc" <<-EOF
-		megs: $MEGS
-		romimage: file=$ovmf
-		vgaromimage: file=/usr/share/vgabios/vgabios.bin
-		pci: enabled=1, chipset=i440fx
-		cpu: model=$CPU, count=1, ips=50000000, reset_on_triple_fault=0
-		display_library: term
-		$com1
-		ata0-master: type=disk, path=$img, mode=flat
-		boot: disk
-		log: $rundir/bochs.log
-		panic: action=fatal
-		error: action=report
-		info: action=ignore
-		debug: action=ignore
-		magic_break: enabled=1
-	EOF
-	printf 'c\nquit\n' >"$rundir/bochs.rc"
+	bochs_config "$rundir/bochsrc" megs="$MEGS" cpu="$CPU" disk="$img" ovmf="$ovmf" \
+		com1="$com1" log="$rundir/bochs.log"
 	((RUN_TIMEOUT == 0)) || limit="up to ${RUN_TIMEOUT}s"
 	echo "run: Bochs ($CPU, ${MEGS} MiB), $limit; log $rundir/bochs.log" >&2
 
@@ -273,11 +259,7 @@ start_bochs() {
 		[[ -e "$rundir/com1.pty" ]] || die "socat made no pty ($rundir/socat.log)"
 	fi
 
-	# bochs-bin itself (not the wrapper) so that $! is the emulator; its term display goes to a
-	# file.
-	TERM=xterm bochs-bin -q -unlock -f "$rundir/bochsrc" -rc "$rundir/bochs.rc" \
-		</dev/null >"$rundir/bochs.out" 2>&1 3<&- &
-	emu_pid=$!
+	bochs_start "$rundir/bochsrc" "$rundir/bochs.out"
 }
 
 if [[ "$host" == qemu ]]; then

@@ -24,6 +24,8 @@ set -euo pipefail
 mode=$1 dir=$2
 root=$(cd "$(dirname -- "$0")/../.." && pwd)
 cd "$root"
+# shellcheck source=tools/lib/emu.sh
+source tools/lib/emu.sh
 
 elf=build/guest/bench.elf
 efi=build/kestrel.efi
@@ -61,15 +63,8 @@ trap kill_emu EXIT
 trap 'kill_emu; exit 130' INT
 trap 'kill_emu; exit 143' TERM
 
-clean_log() { # OVMF's console adds ANSI escapes and CRs: strip them (and NULs), as run-case does
-	if [[ -f "$dir/com1.txt" ]]; then
-		tr -d '\000' <"$dir/com1.txt" |
-			sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\x1b//g' \
-				-e 's/\r//g' >"$clean"
-		[[ ! -s "$clean" || -z "$(tail -c 1 "$clean")" ]] || echo >>"$clean"
-	else
-		: >"$clean"
-	fi
+clean_log() {
+	serial_clean "$dir/com1.txt" "$clean"
 }
 
 # --- the boot volume ------------------------------------------------------------------------
@@ -131,28 +126,10 @@ case $mode in
 	# every later event (such as Kestrel's console drain) against the guest. With time0 fixed,
 	# two runs execute exactly the same instructions.
 	bochs_time0=${BOCHS_TIME0:-1704067200}
-	cat >"$dir/bochsrc" <<-EOF
-		megs: $megs
-		romimage: file=$ovmf
-		vgaromimage: file=$vgabios
-		pci: enabled=1, chipset=i440fx
-		cpu: model=$cpu, count=1, ips=50000000, reset_on_triple_fault=0
-		clock: sync=none, time0=$bochs_time0
-		display_library: term
-		com1: enabled=1, mode=file, dev=$dir/com1.txt
-		ata0-master: type=disk, path=$dir/disk.img, mode=flat
-		boot: disk
-		log: $dir/bochs.log
-		panic: action=fatal
-		error: action=report
-		info: action=ignore
-		debug: action=ignore
-		magic_break: enabled=1
-	EOF
-	printf 'c\nquit\n' >"$dir/bochs.rc"
-	TERM=xterm bochs-bin -q -unlock -f "$dir/bochsrc" -rc "$dir/bochs.rc" \
-		</dev/null >"$dir/bochs.out" 2>&1 &
-	emu_pid=$!
+	bochs_config "$dir/bochsrc" megs="$megs" cpu="$cpu" disk="$dir/disk.img" ovmf="$ovmf" \
+		com1="enabled=1, mode=file, dev=$dir/com1.txt" log="$dir/bochs.log" \
+		time0="$bochs_time0"
+	bochs_start "$dir/bochsrc" "$dir/bochs.out"
 	emu_out=$dir/bochs.out
 	;;
 kestrel-kvm)
