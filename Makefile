@@ -109,7 +109,7 @@ unit_exit_table_SRCS := vmx/exit.c tests/unit/exit_stubs.c
 unit_exit_stats_SRCS := vmx/exit_stats.c vmx/exit.c tests/unit/exit_stubs.c drivers/fmt.c
 
 define unit_rule
-$(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(unit_$(1)_SRCS) $$(wildcard include/kestrel/*.h)
+$(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(unit_$(1)_SRCS) $$(wildcard include/kestrel/*.h tests/unit/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$(HOST_CFLAGS) $$< $$(unit_$(1)_SRCS) -o $$@ -lcmocka
 endef

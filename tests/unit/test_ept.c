@@ -10,120 +10,35 @@
 
 #include <kestrel/ept.h>
 
+#include "fake_page_pool.h"
+#include "xorshift_rng.h"
+
 /* Fake physical memory: pool page i lives at physical POOL_PHYS + i * 4 KiB. */
 #define POOL_PHYS 0x3c000000ull
 #define POOL_PAGES 4096u
 
-struct pool {
-	u8 *mem;
-	u32 used;  /* high-water mark */
-	u32 live;  /* allocated and not freed */
-	u32 limit; /* alloc_table fails once `live` reaches it */
-	u32 allocs, frees;
-	u32 n_free;
-	u32 free_list[POOL_PAGES]; /* reused last-freed first */
-	bool is_live[POOL_PAGES];
-};
-
 struct fixture {
-	struct pool pool;
-	struct pt_ops ops;
+	struct fake_page_pool pool;
 	struct ept ept;
 };
-
-static u64 pool_alloc(void *ctx)
-{
-	struct pool *pool = ctx;
-	u32 page;
-
-	if (pool->live == pool->limit)
-		return 0;
-	if (pool->n_free)
-		page = pool->free_list[--pool->n_free];
-	else if (pool->used < POOL_PAGES)
-		page = pool->used++;
-	else
-		return 0;
-	memset(pool->mem + (u64)page * PAGE_SIZE, 0, PAGE_SIZE);
-	pool->is_live[page] = true;
-	pool->live++;
-	pool->allocs++;
-	return POOL_PHYS + (u64)page * PAGE_SIZE;
-}
-
-static u32 pool_page(struct pool *pool, u64 phys)
-{
-	/* Only live pages the builder allocated may be followed or freed. */
-	assert_true(phys >= POOL_PHYS && phys < POOL_PHYS + (u64)pool->used * PAGE_SIZE);
-	assert_true(IS_ALIGNED(phys, PAGE_SIZE));
-	assert_true(pool->is_live[(phys - POOL_PHYS) / PAGE_SIZE]);
-	return (u32)((phys - POOL_PHYS) / PAGE_SIZE);
-}
-
-static void *pool_virt(void *ctx, u64 phys)
-{
-	struct pool *pool = ctx;
-
-	return pool->mem + (u64)pool_page(pool, phys) * PAGE_SIZE;
-}
-
-static void pool_free(void *ctx, u64 phys)
-{
-	struct pool *pool = ctx;
-	u32 page = pool_page(pool, phys);
-
-	memset(pool->mem + (u64)page * PAGE_SIZE, 0xa5, PAGE_SIZE); /* catch stale readers */
-	pool->is_live[page] = false;
-	pool->free_list[pool->n_free++] = page;
-	pool->live--;
-	pool->frees++;
-}
+_Static_assert(offsetof(struct fixture, pool) == 0, "fake_page_pool_setup() allocates fixtures");
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	f->pool.mem = aligned_alloc(PAGE_SIZE, (size_t)POOL_PAGES * PAGE_SIZE);
-	if (!f->pool.mem) {
-		free(f);
-		return -1;
-	}
-	f->pool.limit = POOL_PAGES;
-	f->ops.alloc_table = pool_alloc;
-	f->ops.phys_to_virt = pool_virt;
-	f->ops.free_table = pool_free;
-	f->ops.ctx = &f->pool;
-	*state = f;
-	return 0;
+	return fake_page_pool_setup(state, sizeof(struct fixture), POOL_PHYS, POOL_PAGES);
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	free(f->pool.mem);
-	free(f);
-	return 0;
+	return fake_page_pool_teardown(state);
 }
 
 static struct ept *new_ept(void **state, bool allow_2m, bool allow_1g)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(ept_init(&f->ept, &f->ops, allow_2m, allow_1g), 0);
+	assert_int_equal(ept_init(&f->ept, &f->pool.ops, allow_2m, allow_1g), 0);
 	return &f->ept;
-}
-
-static struct pool *pool_of(void **state)
-{
-	return &((struct fixture *)*state)->pool;
-}
-
-static u64 *table_of(void **state, u64 entry)
-{
-	return pool_virt(pool_of(state), entry & PTE_ADDR_MASK);
 }
 
 static void expect_mapped(const struct ept *e, u64 gpa, u64 hpa, u64 attrs, u64 page_size)
@@ -162,7 +77,7 @@ static void test_init_and_format(void **state)
 	expect_unmapped(e, 0);
 
 	f->pool.limit = f->pool.live;
-	assert_int_equal(ept_init(&f->ept, &f->ops, true, true), -1);
+	assert_int_equal(ept_init(&f->ept, &f->pool.ops, true, true), -1);
 }
 
 static void test_identity_1g(void **state)
@@ -392,7 +307,7 @@ static void test_rights_combine_over_levels(void **state)
 static void test_destroy_frees_every_page(void **state)
 {
 	struct ept *e = new_ept(state, true, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	assert_int_equal(ept_map_range(e, 0, 0, GiB(3), RAM), 0);
 	assert_int_equal(ept_map_range(e, GiB(1) + MiB(6) + PAGE_SIZE, 0xfee00000ull, PAGE_SIZE,
@@ -424,22 +339,6 @@ struct page_model {
 
 static struct page_model model[WINDOW_PAGES];
 
-static u64 rng_state;
-
-static u64 rng(void)
-{
-	/* xorshift64: deterministic, so a failure reproduces. */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static u64 rng_below(u64 n)
-{
-	return rng() % n;
-}
-
 static u64 random_attrs(void)
 {
 	u64 rights = valid_rights[rng_below(ARRAY_SIZE(valid_rights))];
@@ -468,7 +367,7 @@ static void test_random_against_model(void **state)
 {
 	static const u64 granules[] = { PAGE_SIZE, PAGE_SIZE, MiB(2), MiB(2), GiB(1) };
 	struct ept *e = new_ept(state, true, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	rng_state = 0x9e3779b97f4a7c15ull;
 	memset(model, 0, sizeof(model));

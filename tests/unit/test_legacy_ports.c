@@ -8,55 +8,36 @@
 
 #include <kestrel/legacy_ports.h>
 
+#include "port_env.h"
 #include "vdev_fuzz.h"
 
-struct env {
-	struct vdev_bus bus;
-	struct legacy_ports lp;
-	unsigned resets;
-};
-
-static void count_reset(void *ctx)
+static void setup(struct port_env *e, struct legacy_ports *lp)
 {
-	((struct env *)ctx)->resets++;
-}
-
-static void setup(struct env *e)
-{
-	memset(e, 0, sizeof(*e));
-	vdev_bus_init(&e->bus);
-	assert_int_equal(legacy_ports_init(&e->lp, count_reset, e), 0);
-	assert_int_equal(legacy_ports_register(&e->lp, &e->bus), 0);
-}
-
-static u32 in(struct env *e, u16 port, u32 size)
-{
-	return vdev_io_read(&e->bus, port, size);
-}
-
-static void out(struct env *e, u16 port, u32 size, u32 v)
-{
-	vdev_io_write(&e->bus, port, size, v);
+	port_env_init(e);
+	memset(lp, 0, sizeof(*lp));
+	assert_int_equal(legacy_ports_init(lp, count_reset, e), 0);
+	assert_int_equal(legacy_ports_register(lp, &e->bus), 0);
 }
 
 /* Linux's outb_p(): the access, then outb(0, 0x80). Nothing is unclaimed. */
 static void delay_ports(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct legacy_ports lp;
 
-	setup(&e);
+	setup(&e, &lp);
 	out(&e, 0x80, 1, 0x00);
-	assert_int_equal(e.lp.post_code, 0x00);
+	assert_int_equal(lp.post_code, 0x00);
 	out(&e, 0x80, 1, 0x5a); /* a firmware POST code */
-	assert_int_equal(e.lp.post_code, 0x5a);
+	assert_int_equal(lp.post_code, 0x5a);
 	assert_int_equal(in(&e, 0x80, 1), 0xff);
 	out(&e, 0xed, 1, 0x00);
 	assert_int_equal(in(&e, 0xed, 1), 0xff);
-	assert_int_equal(e.lp.post_code, 0x5a);
+	assert_int_equal(lp.post_code, 0x5a);
 	assert_int_equal(e.bus.unclaimed_reads + e.bus.unclaimed_writes, 0);
 	/* The neighbours stay unclaimed: a word at 0x80 reaches 0x81, which nothing owns. */
 	out(&e, 0x80, 2, 0x1234);
-	assert_int_equal(e.lp.post_code, 0x34);
+	assert_int_equal(lp.post_code, 0x34);
 	assert_int_equal(e.bus.unclaimed_writes, 1);
 	assert_int_equal(e.resets, 0);
 }
@@ -64,10 +45,11 @@ static void delay_ports(void **state)
 /* enable_a20_fast() from arch/x86/boot/a20.c, then the fast reset bit. */
 static void port_a(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct legacy_ports lp;
 	u8 v;
 
-	setup(&e);
+	setup(&e, &lp);
 	assert_int_equal(in(&e, 0x92, 1), 0x02); /* A20 on, as firmware leaves it */
 	v = in(&e, 0x92, 1);
 	v |= 0x02;
@@ -91,10 +73,10 @@ static void port_a(void **state)
 
 static void bad_setup_refused(void **state)
 {
-	struct env e;
-	struct legacy_ports lp;
+	struct port_env e;
+	struct legacy_ports registered, lp;
 
-	setup(&e);
+	setup(&e, &registered);
 	assert_int_equal(legacy_ports_init(&lp, NULL, NULL), -1);
 	assert_int_equal(legacy_ports_init(&lp, count_reset, &e), 0);
 	assert_int_equal(legacy_ports_register(&lp, &e.bus), -1);
@@ -102,7 +84,8 @@ static void bad_setup_refused(void **state)
 
 struct fuzz_lp {
 	u64 before;
-	struct env e;
+	struct port_env e;
+	struct legacy_ports lp;
 	u64 after;
 };
 
@@ -113,10 +96,10 @@ static void hostile_accesses(void **state)
 	struct fuzz_target t = { .ports = ports, .n_ports = 3 };
 
 	w.before = w.after = FUZZ_CANARY;
-	setup(&w.e);
+	setup(&w.e, &w.lp);
 	assert_int_equal(vdev_fuzz(&w.e.bus, &t, 0x92), 0);
 	assert_true(w.before == FUZZ_CANARY && w.after == FUZZ_CANARY);
-	assert_int_equal(w.e.lp.port_a & ~0x03, 0);
+	assert_int_equal(w.lp.port_a & ~0x03, 0);
 	assert_true(w.e.resets > 0);
 }
 

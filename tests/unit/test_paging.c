@@ -10,39 +10,12 @@
 
 #include <kestrel/paging.h>
 
+#include "fake_page_pool.h"
+#include "xorshift_rng.h"
+
 /* Fake physical memory: pool page i lives at physical POOL_PHYS + i * 4 KiB. */
 #define POOL_PHYS 0x7f00000000ull
 #define POOL_PAGES 8192u
-
-struct pool {
-	u8 *mem;
-	u32 used;  /* high-water mark: pages [0, used) have been handed out at some point */
-	u32 live;  /* handed out and not freed */
-	u32 limit; /* alloc_table fails once `live` reaches it */
-	u32 frees;
-	u32 n_free;
-	u32 free_list[POOL_PAGES]; /* freed pages, reused last-freed first */
-	bool is_live[POOL_PAGES];
-};
-
-static u64 pool_alloc(void *ctx)
-{
-	struct pool *pool = ctx;
-	u32 page;
-
-	if (pool->live == pool->limit)
-		return 0;
-	if (pool->n_free)
-		page = pool->free_list[--pool->n_free];
-	else if (pool->used < POOL_PAGES)
-		page = pool->used++;
-	else
-		return 0;
-	memset(pool->mem + (u64)page * PAGE_SIZE, 0, PAGE_SIZE);
-	pool->is_live[page] = true;
-	pool->live++;
-	return POOL_PHYS + (u64)page * PAGE_SIZE;
-}
 
 static u64 misaligned_alloc(void *ctx)
 {
@@ -50,75 +23,27 @@ static u64 misaligned_alloc(void *ctx)
 	return POOL_PHYS + 0x800;
 }
 
-static u32 pool_page(struct pool *pool, u64 phys)
-{
-	/* The builder must only ever follow entries to live table pages it allocated. */
-	assert_true(phys >= POOL_PHYS && phys < POOL_PHYS + (u64)pool->used * PAGE_SIZE);
-	assert_true(IS_ALIGNED(phys, PAGE_SIZE));
-	assert_true(pool->is_live[(phys - POOL_PHYS) / PAGE_SIZE]);
-	return (u32)((phys - POOL_PHYS) / PAGE_SIZE);
-}
-
-static void *pool_virt(void *ctx, u64 phys)
-{
-	struct pool *pool = ctx;
-
-	return pool->mem + (u64)pool_page(pool, phys) * PAGE_SIZE;
-}
-
-static void pool_free(void *ctx, u64 phys)
-{
-	struct pool *pool = ctx;
-	u32 page = pool_page(pool, phys);
-
-	/* Poison it: a builder still reading the page through an old pointer sees garbage. */
-	memset(pool->mem + (u64)page * PAGE_SIZE, 0xa5, PAGE_SIZE);
-	pool->is_live[page] = false;
-	pool->free_list[pool->n_free++] = page;
-	pool->live--;
-	pool->frees++;
-}
-
 struct fixture {
-	struct pool pool;
-	struct pt_ops ops;
+	struct fake_page_pool pool;
 	struct page_table pt;
 };
+_Static_assert(offsetof(struct fixture, pool) == 0, "fake_page_pool_setup() allocates fixtures");
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	f->pool.mem = aligned_alloc(PAGE_SIZE, (size_t)POOL_PAGES * PAGE_SIZE);
-	if (!f->pool.mem) {
-		free(f);
-		return -1;
-	}
-	f->pool.limit = POOL_PAGES;
-	f->ops.alloc_table = pool_alloc;
-	f->ops.phys_to_virt = pool_virt;
-	f->ops.free_table = pool_free;
-	f->ops.ctx = &f->pool;
-	*state = f;
-	return 0;
+	return fake_page_pool_setup(state, sizeof(struct fixture), POOL_PHYS, POOL_PAGES);
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	free(f->pool.mem);
-	free(f);
-	return 0;
+	return fake_page_pool_teardown(state);
 }
 
 static struct page_table *new_pt_sizes(void **state, bool allow_2m, bool allow_1g)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->ops, allow_2m, allow_1g), 0);
+	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->pool.ops, allow_2m, allow_1g), 0);
 	return &f->pt;
 }
 
@@ -126,11 +51,6 @@ static struct page_table *new_pt_sizes(void **state, bool allow_2m, bool allow_1
 static struct page_table *new_pt(void **state, bool allow_1g)
 {
 	return new_pt_sizes(state, true, allow_1g);
-}
-
-static struct pool *pool_of(void **state)
-{
-	return &((struct fixture *)*state)->pool;
 }
 
 static void expect_mapped(const struct page_table *pt, u64 va, u64 pa, u64 attrs, u64 page_size)
@@ -150,11 +70,6 @@ static void expect_unmapped(const struct page_table *pt, u64 va)
 		fail_msg("va %#llx mapped", (unsigned long long)va);
 }
 
-static u64 *table_of(void **state, u64 entry)
-{
-	return pool_virt(pool_of(state), entry & PTE_ADDR_MASK);
-}
-
 static void test_init(void **state)
 {
 	struct page_table *pt = new_pt(state, false);
@@ -169,11 +84,11 @@ static void test_init(void **state)
 	assert_false(pt->allow_1g);
 
 	f->pool.limit = f->pool.live;
-	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->ops, true, false), -1);
+	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->pool.ops, true, false), -1);
 
 	/* A page no entry could point to counts as no page. */
-	f->ops.alloc_table = misaligned_alloc;
-	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->ops, true, false), -1);
+	f->pool.ops.alloc_table = misaligned_alloc;
+	assert_int_equal(pt_init(&f->pt, &pt_format_x86, &f->pool.ops, true, false), -1);
 	assert_int_equal(f->pt.tables, 0);
 }
 
@@ -387,7 +302,7 @@ static void test_bad_arguments(void **state)
 static void test_out_of_table_pages(void **state)
 {
 	struct page_table *pt = new_pt(state, false);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	/* A 4 KiB page needs a PDPT, a PD and a PT; allow only two. */
 	pool->limit = pool->live + 2;
@@ -458,7 +373,7 @@ static void test_split_keeps_attributes(void **state)
 static void test_large_page_replaces_table(void **state)
 {
 	struct page_table *pt = new_pt(state, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	assert_int_equal(pt_map_range(pt, 0, MiB(1), MiB(2), PTE_WRITE), 0); /* 4 KiB pages */
 	assert_int_equal(pt->tables, 4);
@@ -484,7 +399,7 @@ static void test_large_page_replaces_table(void **state)
 static void test_replacement_does_not_leak(void **state)
 {
 	struct page_table *pt = new_pt(state, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	for (u32 round = 0; round < 20; round++) {
 		/* pa off by 4 KiB: a PD and 512 PTs of 4 KiB pages... */
@@ -505,7 +420,7 @@ static void test_replacement_does_not_leak(void **state)
 static void test_unmap_frees_covered_tables(void **state)
 {
 	struct page_table *pt = new_pt(state, false);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	/* Off by 4 KiB: 4 MiB of 4 KiB pages in two PTs, plus a third PT for the last page. */
 	assert_int_equal(pt_map_range(pt, 0, PAGE_SIZE, MiB(4) + PAGE_SIZE, PTE_WRITE), 0);
@@ -534,7 +449,7 @@ static void test_free_table_is_optional(void **state)
 	struct fixture *f = *state;
 	struct page_table *pt;
 
-	f->ops.free_table = NULL;
+	f->pool.ops.free_table = NULL;
 	pt = new_pt(state, true);
 	assert_int_equal(pt_map_range(pt, 0, PAGE_SIZE, MiB(2), PTE_WRITE), 0);
 	assert_int_equal(pt->tables, 4);
@@ -551,7 +466,7 @@ static void test_free_table_is_optional(void **state)
 static void test_destroy(void **state)
 {
 	struct page_table *pt = new_pt(state, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	assert_int_equal(pt_map_range(pt, 0, 0, GiB(4), PTE_WRITE), 0);
 	assert_int_equal(pt_map_range(pt, GiB(1) + PAGE_SIZE, 0, PAGE_SIZE, 0), 0);
@@ -603,22 +518,6 @@ struct page_model {
 
 static struct page_model model[WINDOW_PAGES];
 
-static u64 rng_state;
-
-static u64 rng(void)
-{
-	/* xorshift64: deterministic, so a failure reproduces. */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static u64 rng_below(u64 n)
-{
-	return rng() % n;
-}
-
 static void check_page(const struct page_table *pt, u64 page)
 {
 	u64 va = WINDOW_VA + page * PAGE_SIZE;
@@ -641,7 +540,7 @@ static void test_random_against_model(void **state)
 {
 	static const u64 granules[] = { PAGE_SIZE, PAGE_SIZE, MiB(2), MiB(2), GiB(1) };
 	struct page_table *pt = new_pt(state, true);
-	struct pool *pool = pool_of(state);
+	struct fake_page_pool *pool = pool_of(state);
 
 	rng_state = 0x2545f4914f6cdd1dull;
 	memset(model, 0, sizeof(model));

@@ -8,35 +8,15 @@
 
 #include <kestrel/pci_host.h>
 
+#include "port_env.h"
 #include "vdev_fuzz.h"
 
-struct env {
-	struct vdev_bus bus;
-	struct pci_host pci;
-	unsigned resets;
-};
-
-static void count_reset(void *ctx)
+static void setup(struct port_env *e, struct pci_host *pci)
 {
-	((struct env *)ctx)->resets++;
-}
-
-static void setup(struct env *e)
-{
-	memset(e, 0, sizeof(*e));
-	vdev_bus_init(&e->bus);
-	assert_int_equal(pci_host_init(&e->pci, count_reset, e), 0);
-	assert_int_equal(pci_host_register(&e->pci, &e->bus), 0);
-}
-
-static u32 in(struct env *e, u16 port, u32 size)
-{
-	return vdev_io_read(&e->bus, port, size);
-}
-
-static void out(struct env *e, u16 port, u32 size, u32 v)
-{
-	vdev_io_write(&e->bus, port, size, v);
+	port_env_init(e);
+	memset(pci, 0, sizeof(*pci));
+	assert_int_equal(pci_host_init(pci, count_reset, e), 0);
+	assert_int_equal(pci_host_register(pci, &e->bus), 0);
 }
 
 /* Linux's PCI_CONF1_ADDRESS() and pci_conf1_read(). */
@@ -45,7 +25,7 @@ static u32 conf1_address(unsigned bus, unsigned devfn, unsigned reg)
 	return 0x80000000u | (reg & 0xf00) << 16 | bus << 16 | devfn << 8 | (reg & 0xfc);
 }
 
-static u32 conf1_read(struct env *e, unsigned bus, unsigned devfn, unsigned reg, unsigned len)
+static u32 conf1_read(struct port_env *e, unsigned bus, unsigned devfn, unsigned reg, unsigned len)
 {
 	out(e, 0xcf8, 4, conf1_address(bus, devfn, reg));
 	switch (len) {
@@ -58,8 +38,8 @@ static u32 conf1_read(struct env *e, unsigned bus, unsigned devfn, unsigned reg,
 	}
 }
 
-static void conf1_write(struct env *e, unsigned bus, unsigned devfn, unsigned reg, unsigned len,
-			u32 v)
+static void conf1_write(struct port_env *e, unsigned bus, unsigned devfn, unsigned reg,
+			unsigned len, u32 v)
 {
 	out(e, 0xcf8, 4, conf1_address(bus, devfn, reg));
 	out(e, 0xcfc + (reg & (4 - len)), len, v);
@@ -68,11 +48,12 @@ static void conf1_write(struct env *e, unsigned bus, unsigned devfn, unsigned re
 /* pci_check_type1() with pci_sanity_check(): what makes Linux use mechanism #1. */
 static void linux_check_type1(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 	u32 tmp;
 	bool sane = false;
 
-	setup(&e);
+	setup(&e, &pci);
 	out(&e, 0xcfb, 1, 0x01);
 	tmp = in(&e, 0xcf8, 4);
 	out(&e, 0xcf8, 4, 0x80000000);
@@ -94,9 +75,10 @@ static void linux_check_type1(void **state)
 /* pci_check_type2() must not see mechanism #2: byte accesses are not CONFIG_ADDRESS. */
 static void linux_check_type2_fails(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 
-	setup(&e);
+	setup(&e, &pci);
 	out(&e, 0xcfb, 1, 0x00);
 	out(&e, 0xcf8, 1, 0x00);
 	out(&e, 0xcfa, 1, 0x00);
@@ -122,9 +104,10 @@ static u32 bridge_ref(unsigned reg)
 /* Every byte, word and dword of 00:00.0's 256 bytes, and writes that change none of them. */
 static void host_bridge_header(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 
-	setup(&e);
+	setup(&e, &pci);
 	for (unsigned reg = 0; reg < 256; reg++) {
 		u32 d = bridge_ref(reg & 0xfc), w = d >> (8 * (reg & 2)) & 0xffff;
 
@@ -150,10 +133,11 @@ static void host_bridge_header(void **state)
 /* Linux's bus scan: vendor ID of every bus, device and function. Only 00:00.0 answers. */
 static void only_one_device(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 	unsigned found = 0;
 
-	setup(&e);
+	setup(&e, &pci);
 	for (unsigned bus = 0; bus < 256; bus++)
 		for (unsigned devfn = 0; devfn < 256; devfn++) {
 			u32 id = conf1_read(&e, bus, devfn, 0, 4);
@@ -175,9 +159,10 @@ static void only_one_device(void **state)
 
 static void config_address_register(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 
-	setup(&e);
+	setup(&e, &pci);
 	out(&e, 0xcf8, 4, 0xffffffff);
 	assert_int_equal(in(&e, 0xcf8, 4), 0x80fffffc); /* reserved bits 30-24 and 1-0 read 0 */
 	/* An extended register number (AMD's bits 27-24) is not decoded: register 0x100 is 0. */
@@ -200,10 +185,11 @@ static void config_address_register(void **state)
 /* The reset control register: Linux's reboot=pci sequence and the FADT's RESET_REG write. */
 static void reset_register(void **state)
 {
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 	u8 cf9;
 
-	setup(&e);
+	setup(&e, &pci);
 	assert_int_equal(in(&e, PCI_RESET_PORT, 1), 0x00);
 	cf9 = in(&e, PCI_RESET_PORT, 1) & ~0x06;
 	out(&e, PCI_RESET_PORT, 1, cf9 | 0x02); /* request a hard reset */
@@ -230,10 +216,10 @@ static void reset_register(void **state)
 
 static void bad_setup_refused(void **state)
 {
-	struct env e;
-	struct pci_host pci;
+	struct port_env e;
+	struct pci_host registered, pci;
 
-	setup(&e);
+	setup(&e, &registered);
 	assert_int_equal(pci_host_init(&pci, NULL, NULL), -1);
 	assert_int_equal(pci_host_init(&pci, count_reset, &e), 0);
 	assert_int_equal(pci_host_register(&pci, &e.bus), -1);
@@ -241,7 +227,8 @@ static void bad_setup_refused(void **state)
 
 struct fuzz_pci {
 	u64 before;
-	struct env e;
+	struct port_env e;
+	struct pci_host pci;
 	u64 after;
 };
 
@@ -252,11 +239,11 @@ static void hostile_accesses(void **state)
 	struct fuzz_target t = { .ports = ports, .n_ports = 1 };
 
 	w.before = w.after = FUZZ_CANARY;
-	setup(&w.e);
+	setup(&w.e, &w.pci);
 	assert_int_equal(vdev_fuzz(&w.e.bus, &t, 0xcf8), 0);
 	assert_true(w.before == FUZZ_CANARY && w.after == FUZZ_CANARY);
-	assert_int_equal(w.e.pci.addr & ~0x80fffffcu, 0);
-	assert_int_equal(w.e.pci.rcr & ~0x02, 0);
+	assert_int_equal(w.pci.addr & ~0x80fffffcu, 0);
+	assert_int_equal(w.pci.rcr & ~0x02, 0);
 	assert_true(w.e.resets > 0);
 	/* Nothing the guest did changed the bridge. */
 	assert_int_equal(conf1_read(&w.e, 0, 0, 0, 4), 0x12378086);

@@ -8,6 +8,7 @@
 
 #include <kestrel/pit8254.h>
 
+#include "fake_clock.h"
 #include "vdev_fuzz.h"
 
 #define TSC_HZ 2500000000ull
@@ -18,15 +19,10 @@
 struct env {
 	struct vdev_bus bus;
 	struct pit pit;
-	u64 now, base, hz;
+	struct fake_clock clock;
 	unsigned edges;
 	bool level;
 };
-
-static u64 fake_now(void *ctx)
-{
-	return ((struct env *)ctx)->now;
-}
 
 static void irq0_set(void *ctx, unsigned irq, bool level)
 {
@@ -41,23 +37,21 @@ static void irq0_set(void *ctx, unsigned irq, bool level)
 static void setup(struct env *e, u64 hz, u64 start)
 {
 	memset(e, 0, sizeof(*e));
-	e->now = e->base = start;
-	e->hz = hz;
+	fake_clock_start(&e->clock, hz, start);
 	vdev_bus_init(&e->bus);
-	assert_int_equal(pit_init(&e->pit, (struct vclock){ fake_now, e, hz },
+	assert_int_equal(pit_init(&e->pit, fake_clock_vclock(&e->clock),
 				  (struct irq_line){ irq0_set, e }), 0);
 	assert_int_equal(pit_register(&e->pit, &e->bus), 0);
 }
 
-/* Reference conversions, independent of the 64-bit split the device uses. */
 static u64 ref_tick(const struct env *e, u64 t)
 {
-	return (u64)((unsigned __int128)(t - e->base) * PIT_HZ / e->hz);
+	return fake_clock_ticks(&e->clock, t, PIT_HZ);
 }
 
 static u64 ref_time(const struct env *e, u64 tick)
 {
-	return e->base + (u64)(((unsigned __int128)tick * e->hz + PIT_HZ - 1) / PIT_HZ);
+	return fake_clock_time_after(&e->clock, e->clock.base, tick, PIT_HZ);
 }
 
 static void out(struct env *e, u16 port, u8 v)
@@ -76,12 +70,12 @@ static u64 program(struct env *e, unsigned ch, u8 ctrl, u16 count)
 	out(e, 0x43, ctrl);
 	out(e, 0x40 + ch, count & 0xff);
 	out(e, 0x40 + ch, count >> 8);
-	return ref_tick(e, e->now) + 1;
+	return ref_tick(e, e->clock.now) + 1;
 }
 
 static void at_tick(struct env *e, u64 tick)
 {
-	e->now = ref_time(e, tick);
+	e->clock.now = ref_time(e, tick);
 }
 
 static u16 read_count(struct env *e, unsigned ch)
@@ -104,9 +98,9 @@ static void periodic_100hz(u64 hz, u64 base)
 	u64 start, end, t, k = 0;
 
 	setup(&e, hz, base);
-	e.now += hz / 7; /* program at an arbitrary moment */
+	e.clock.now += hz / 7; /* program at an arbitrary moment */
 	start = program(&e, 0, 0x34, LATCH_100HZ);
-	end = e.now + 10 * hz;
+	end = e.clock.now + 10 * hz;
 	assert_int_equal(e.edges, 0);
 	for (;;) {
 		t = pit_next_event(&e.pit);
@@ -149,12 +143,12 @@ static void periodic_100hz_polled(void **state)
 
 	setup(&e, TSC_HZ, 1000);
 	start = program(&e, 0, 0x34, LATCH_100HZ);
-	end = e.now + 10 * TSC_HZ;
-	while (e.now < end) {
-		e.now += TSC_HZ / 1000;
-		pit_update(&e.pit, e.now);
+	end = e.clock.now + 10 * TSC_HZ;
+	while (e.clock.now < end) {
+		e.clock.now += TSC_HZ / 1000;
+		pit_update(&e.pit, e.clock.now);
 	}
-	assert_int_equal(e.edges, (ref_tick(&e, e.now) - start) / LATCH_100HZ);
+	assert_int_equal(e.edges, (ref_tick(&e, e.clock.now) - start) / LATCH_100HZ);
 	assert_int_equal(e.edges, 999);
 	assert_int_equal(e.pit.lost_ticks, 0);
 }
@@ -166,15 +160,15 @@ static void late_updates_coalesce(void **state)
 
 	setup(&e, TSC_HZ, 0);
 	start = program(&e, 0, 0x34, LATCH_100HZ);
-	e.now += TSC_HZ; /* one second without looking */
-	pit_update(&e.pit, e.now);
-	periods = (ref_tick(&e, e.now) - start) / LATCH_100HZ;
+	e.clock.now += TSC_HZ; /* one second without looking */
+	pit_update(&e.pit, e.clock.now);
+	periods = (ref_tick(&e, e.clock.now) - start) / LATCH_100HZ;
 	assert_int_equal(periods, 99);
 	assert_int_equal(e.edges, 1);
 	assert_int_equal(e.pit.lost_ticks, periods - 1);
 
 	next = pit_next_event(&e.pit);
-	assert_true(next > e.now);
+	assert_true(next > e.clock.now);
 	assert_int_equal(next, ref_time(&e, start + (periods + 1) * LATCH_100HZ));
 	pit_update(&e.pit, next);
 	assert_int_equal(e.edges, 2);
@@ -194,7 +188,7 @@ static void one_shot_mode0(void **state)
 
 	setup(&e, BOCHS_HZ, 0);
 	assert_int_equal(pit_next_event(&e.pit), NEVER);
-	e.now = 12345;
+	e.clock.now = 12345;
 	start = program(&e, 0, 0x30, 1000);
 	assert_int_equal(read_status(&e, 0) & 0x80, 0); /* OUT low while counting */
 	next = pit_next_event(&e.pit);
@@ -204,13 +198,13 @@ static void one_shot_mode0(void **state)
 	pit_update(&e.pit, next);
 	assert_int_equal(e.edges, 1);
 	assert_int_equal(pit_next_event(&e.pit), NEVER);
-	e.now = next;
+	e.clock.now = next;
 	assert_int_equal(read_status(&e, 0), 0x80 | 0x30);
 	/* The counter keeps counting down through zero. */
 	at_tick(&e, start + 1000 + 5);
 	assert_int_equal(read_count(&e, 0), 0xfffb);
-	e.now += 10 * BOCHS_HZ;
-	pit_update(&e.pit, e.now);
+	e.clock.now += 10 * BOCHS_HZ;
+	pit_update(&e.pit, e.clock.now);
 	assert_int_equal(e.edges, 1);
 
 	/* Linux's pit_shutdown(): mode 0 with count 0 still fires once, after 65536 clocks. */
@@ -227,15 +221,15 @@ static void one_shot_mode4(void **state)
 	setup(&e, TSC_HZ, 99);
 	out(&e, 0x43, 0x38);
 	assert_int_equal(pit_next_event(&e.pit), NEVER);
-	e.now += 1000;
-	start = ref_tick(&e, e.now) + 1;
+	e.clock.now += 1000;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x40, 100);
 	out(&e, 0x40, 0);
 	assert_int_equal(pit_next_event(&e.pit), ref_time(&e, start + 101));
 	at_tick(&e, start + 100);
 	assert_int_equal(read_status(&e, 0) & 0x80, 0); /* the strobe */
 	/* A new count restarts it. */
-	start = ref_tick(&e, e.now) + 1;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x40, 50);
 	out(&e, 0x40, 0);
 	assert_int_equal(pit_next_event(&e.pit), ref_time(&e, start + 51));
@@ -282,7 +276,7 @@ static void latch_and_read_back(void **state)
 	/* Read-back of several counters at once, count only. */
 	program(&e, 2, 0xb0, 5000);
 	out(&e, 0x43, 0xda); /* counts of 0 and 2 */
-	e.now += TSC_HZ / 100;
+	e.clock.now += TSC_HZ / 100;
 	assert_int_equal(read_count(&e, 2), 5000);
 	assert_int_equal(read_count(&e, 0), LATCH_100HZ - 9);
 	/* The control port reads as floating. */
@@ -298,7 +292,7 @@ static void access_modes(void **state)
 	out(&e, 0x61, 0x01); /* gate counter 2 */
 
 	out(&e, 0x43, 0x90); /* counter 2, LSB only, mode 0 */
-	start = ref_tick(&e, e.now) + 1;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x42, 0x40);
 	at_tick(&e, start + 0x10);
 	assert_int_equal(in(&e, 0x42), 0x30);
@@ -306,7 +300,7 @@ static void access_modes(void **state)
 	assert_int_equal(read_status(&e, 2), 0x10);
 
 	out(&e, 0x43, 0xa0); /* MSB only: the count is 0x0200 */
-	start = ref_tick(&e, e.now) + 1;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x42, 0x02);
 	at_tick(&e, start + 0x100);
 	assert_int_equal(in(&e, 0x42), 0x01);
@@ -321,7 +315,7 @@ static void access_modes(void **state)
 	out(&e, 0x43, 0xb0);
 	out(&e, 0x42, 0x78);
 	out(&e, 0x43, 0xb0); /* abandons the half-written count */
-	start = ref_tick(&e, e.now) + 1;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x42, 0xcd);
 	out(&e, 0x42, 0xab);
 	at_tick(&e, start);
@@ -330,7 +324,7 @@ static void access_modes(void **state)
 	out(&e, 0x43, 0xb0);
 	vdev_io_write(&e.bus, 0x42, 2, 0x3412);
 	assert_int_equal(read_status(&e, 0), 0x80 | 0x40 | 0x34); /* mode 2: OUT starts high */
-	start = ref_tick(&e, e.now) + 1;
+	start = ref_tick(&e, e.clock.now) + 1;
 	out(&e, 0x42, 0x00);
 	at_tick(&e, start);
 	assert_int_equal(read_count(&e, 2), 0x0012);
@@ -350,21 +344,21 @@ static void linux_pit_calibrate_tsc(void **state)
 	out(&e, 0x43, 0xb0);
 	out(&e, 0x42, latch & 0xff);
 	out(&e, 0x42, latch >> 8);
-	load = ref_tick(&e, e.now) + 1;
+	load = ref_tick(&e, e.clock.now) + 1;
 	while ((in(&e, 0x61) & 0x20) == 0) {
-		e.now += step;
+		e.clock.now += step;
 		assert_true(++loops < 20000);
 	}
 	/* OUT2 rose exactly at the terminal count, latch + 1 clocks after the write. */
-	assert_true(e.now >= ref_time(&e, load + latch));
-	assert_true(e.now - step < ref_time(&e, load + latch));
+	assert_true(e.clock.now >= ref_time(&e, load + latch));
+	assert_true(e.clock.now - step < ref_time(&e, load + latch));
 	assert_int_equal(e.edges, 0); /* counter 2 has no IRQ */
 
 	/* quick_pit_calibrate(): count from 0xffff, read LSB then MSB without latching. */
 	out(&e, 0x43, 0xb0);
 	out(&e, 0x42, 0xff);
 	out(&e, 0x42, 0xff);
-	load = ref_tick(&e, e.now) + 1;
+	load = ref_tick(&e, e.clock.now) + 1;
 	for (unsigned i = 1; i < 10; i++) {
 		at_tick(&e, load + 256 * i);
 		in(&e, 0x42);
@@ -404,7 +398,7 @@ static void gate_stops_counter2(void **state)
 	out(&e, 0x61, 0x00);
 	assert_int_equal(in(&e, 0x61) & 0x20, 0x20);
 	out(&e, 0x61, 0x01);
-	load = ref_tick(&e, e.now) + 1;
+	load = ref_tick(&e, e.clock.now) + 1;
 	at_tick(&e, load + 30);
 	assert_int_equal(read_count(&e, 2), 70);
 
@@ -414,7 +408,7 @@ static void gate_stops_counter2(void **state)
 	assert_int_equal(in(&e, 0x61) & 0x20, 0x20);
 	out(&e, 0x61, 0x00);
 	out(&e, 0x61, 0x01);
-	load = ref_tick(&e, e.now) + 1;
+	load = ref_tick(&e, e.clock.now) + 1;
 	at_tick(&e, load + 49);
 	assert_int_equal(in(&e, 0x61) & 0x20, 0);
 	assert_int_equal(read_count(&e, 2), 1);
@@ -491,14 +485,14 @@ static void periodic_count_change(void **state)
 	assert_int_equal(next, ref_time(&e, load + LATCH_100HZ));
 	assert_int_equal(read_count(&e, 0), LATCH_100HZ - 5000);
 	assert_int_equal(read_status(&e, 0) & 0x40, 0x40); /* NULL COUNT: not loaded yet */
-	e.now = next;
+	e.clock.now = next;
 	pit_update(&e.pit, next);
 	assert_int_equal(e.edges, 1);
 	assert_int_equal(pit_next_event(&e.pit), ref_time(&e, load + LATCH_100HZ + 1193));
 	assert_int_equal(read_count(&e, 0), 1193);
 
 	/* Late by several periods across the switch: the old and new periods both count. */
-	load = ref_tick(&e, e.now);
+	load = ref_tick(&e, e.clock.now);
 	out(&e, 0x40, LATCH_100HZ & 0xff);
 	out(&e, 0x40, LATCH_100HZ >> 8);
 	pit_update(&e.pit, ref_time(&e, load + 1193 + 3 * LATCH_100HZ));
@@ -517,7 +511,7 @@ static void long_runs_do_not_overflow(void **state)
 
 		setup(&e, rates[i], 3);
 		load = program(&e, 0, 0x34, LATCH_100HZ);
-		e.now = far;
+		e.clock.now = far;
 		pit_update(&e.pit, far);
 		periods = (ref_tick(&e, far) - load) / LATCH_100HZ;
 		assert_true(periods > 1000);
@@ -536,10 +530,12 @@ static void bad_clocks_and_taken_ports(void **state)
 	struct env e = { 0 };
 	struct irq_line none = { 0 };
 
-	assert_int_equal(pit_init(&pit, (struct vclock){ fake_now, &e, 0 }, none), -1);
-	assert_int_equal(pit_init(&pit, (struct vclock){ NULL, &e, TSC_HZ }, none), -1);
-	assert_int_equal(pit_init(&pit, (struct vclock){ fake_now, &e, 1ull << 60 }, none), -1);
-	assert_int_equal(pit_init(&pit, (struct vclock){ fake_now, &e, 1ull << 43 }, none), 0);
+	assert_int_equal(pit_init(&pit, (struct vclock){ fake_clock_now, &e.clock, 0 }, none), -1);
+	assert_int_equal(pit_init(&pit, (struct vclock){ NULL, &e.clock, TSC_HZ }, none), -1);
+	assert_int_equal(pit_init(&pit, (struct vclock){ fake_clock_now, &e.clock, 1ull << 60 },
+				  none), -1);
+	assert_int_equal(pit_init(&pit, (struct vclock){ fake_clock_now, &e.clock, 1ull << 43 },
+				  none), 0);
 	/* Registered twice: the ports are taken. */
 	vdev_bus_init(&e.bus);
 	assert_int_equal(pit_register(&pit, &e.bus), 0);
@@ -558,22 +554,13 @@ static void pit_poke(void *ctx, u32 r)
 	struct env *e = &((struct fuzz_pit *)ctx)->e;
 	u64 next;
 
-	switch (r % 8) {
-	case 0:
-		e->now += (u64)r << (r % 16);
-		break;
-	case 1:
-		e->now -= r % 4096;
-		break;
-	case 2:
-		pit_update(&e->pit, e->now);
-		next = pit_next_event(&e->pit);
-		assert_true(next == NEVER || next > e->now);
-		break;
-	default:
-		e->now += r % 64;
-		break;
+	if (r % 8 != 2) {
+		fake_clock_wander(&e->clock, r, 64);
+		return;
 	}
+	pit_update(&e->pit, e->clock.now);
+	next = pit_next_event(&e->pit);
+	assert_true(next == NEVER || next > e->clock.now);
 }
 
 static void hostile_accesses(void **state)

@@ -9,6 +9,8 @@
 
 #include <kestrel/pmm.h>
 
+#include "xorshift_rng.h"
+
 /* The allocator is large (4 KiB of ranges); keep it off the test stack. */
 static struct pmm pmm;
 
@@ -486,22 +488,6 @@ static void test_hostile_map(void **state)
 }
 
 /* --- randomised comparison against a page bitmap ---------------------------------------- */
-
-static u64 rng_state;
-
-static u64 rng(void)
-{
-	/* xorshift64: deterministic, so a failure reproduces. */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static u64 rng_below(u64 n)
-{
-	return rng() % n;
-}
 
 #define STRESS_BASE MiB(64)
 #define STRESS_MAX_PAGES 2048

@@ -14,6 +14,7 @@
 
 #include <kestrel/rtc_cmos.h>
 
+#include "fake_clock.h"
 #include "vdev_fuzz.h"
 
 #define TSC_HZ 2500000000ull
@@ -49,20 +50,11 @@
 struct env {
 	struct vdev_bus bus;
 	struct rtc rtc;
-	u64 now, base, hz;
-	u64 step; /* added to the clock on every read of it */
+	struct fake_clock clock;
 	s64 unix0;
 	unsigned edges;
 	bool level;
 };
-
-static u64 fake_now(void *ctx)
-{
-	struct env *e = ctx;
-
-	e->now += e->step;
-	return e->now;
-}
 
 static void irq8_set(void *ctx, unsigned irq, bool level)
 {
@@ -78,11 +70,10 @@ static void irq8_set(void *ctx, unsigned irq, bool level)
 static void setup(struct env *e, u64 hz, u64 start, s64 unix0)
 {
 	memset(e, 0, sizeof(*e));
-	e->now = e->base = start;
-	e->hz = hz;
+	fake_clock_start(&e->clock, hz, start);
 	e->unix0 = unix0;
 	vdev_bus_init(&e->bus);
-	assert_int_equal(rtc_init(&e->rtc, (struct vclock){ fake_now, e, hz },
+	assert_int_equal(rtc_init(&e->rtc, fake_clock_vclock(&e->clock),
 				  (struct irq_line){ irq8_set, e }, (u64)unix0), 0);
 	assert_int_equal(rtc_register(&e->rtc, &e->bus), 0);
 }
@@ -102,12 +93,12 @@ static void wr(struct env *e, u8 idx, u8 v)
 /* Clock time of divider tick `div` counted from `from` (first time at or after it). */
 static u64 time_of_div(const struct env *e, u64 from, u64 div)
 {
-	return from + (u64)(((unsigned __int128)div * e->hz + DIV - 1) / DIV);
+	return fake_clock_time_after(&e->clock, from, div, DIV);
 }
 
 static u64 whole_seconds(const struct env *e, u64 t)
 {
-	return (u64)((unsigned __int128)(t - e->base) * DIV / e->hz) / DIV;
+	return fake_clock_ticks(&e->clock, t, DIV) / DIV;
 }
 
 /* --- the date helpers ------------------------------------------------------------------- */
@@ -307,12 +298,12 @@ static void ticks_across_boundaries(void **state)
 			setup(&e, 50000000, 77, 0);
 			wr(&e, R_B, formats[f]);
 			linux_set_time(&e, starts[i]);
-			released = e.now;
+			released = e.clock.now;
 			/* 43200 seconds from 11:59:50 cover noon and midnight in 12-hour mode. */
 			for (u64 s = 0; s < (starts[i] == 43190 ? 43220 : 30); s++) {
-				e.now = time_of_div(&e, released, DIV / 2 + s * DIV) - 1;
+				e.clock.now = time_of_div(&e, released, DIV / 2 + s * DIV) - 1;
 				expect_time(&e, starts[i] + s);
-				e.now++;
+				e.clock.now++;
 				expect_time(&e, starts[i] + s + 1);
 			}
 		}
@@ -329,20 +320,20 @@ static void long_run_exact(void **state)
 	for (unsigned i = 0; i < 100000; i++) {
 		u32 r = fuzz_next(&rng);
 
-		e.now += r % 4 ? r % (TSC_HZ * 2) : (u64)r * 100000;
+		e.clock.now += r % 4 ? r % (TSC_HZ * 2) : (u64)r * 100000;
 		if (i % 8 == 0)
-			expect_time(&e, t0 + (s64)whole_seconds(&e, e.now));
+			expect_time(&e, t0 + (s64)whole_seconds(&e, e.clock.now));
 		else
-			rtc_update(&e.rtc, e.now);
+			rtc_update(&e.rtc, e.clock.now);
 	}
-	assert_true(whole_seconds(&e, e.now) > 20ull * 365 * 86400);
-	expect_time(&e, t0 + (s64)whole_seconds(&e, e.now));
+	assert_true(whole_seconds(&e, e.clock.now) > 20ull * 365 * 86400);
+	expect_time(&e, t0 + (s64)whole_seconds(&e, e.clock.now));
 	/* A long stretch without any look, then exactly on a second. */
-	e.now = e.base + (whole_seconds(&e, e.now) + 86400 * 1000) * TSC_HZ;
-	expect_time(&e, t0 + (s64)whole_seconds(&e, e.now));
-	e.now--;
-	rtc_update(&e.rtc, e.now); /* time never runs backwards */
-	expect_time(&e, t0 + (s64)whole_seconds(&e, e.now + 1));
+	e.clock.now = e.clock.base + (whole_seconds(&e, e.clock.now) + 86400 * 1000) * TSC_HZ;
+	expect_time(&e, t0 + (s64)whole_seconds(&e, e.clock.now));
+	e.clock.now--;
+	rtc_update(&e.rtc, e.clock.now); /* time never runs backwards */
+	expect_time(&e, t0 + (s64)whole_seconds(&e, e.clock.now + 1));
 }
 
 /* UIP: high for the 73 divider ticks (2.2 ms) before each update, while the old time shows. */
@@ -352,19 +343,19 @@ static void uip_window(void **state)
 
 	setup(&e, TSC_HZ, 1000, 100);
 	for (u64 s = 1; s < 5; s++) {
-		e.now = time_of_div(&e, e.base, s * DIV - UIP_TICKS) - 1;
+		e.clock.now = time_of_div(&e, e.clock.base, s * DIV - UIP_TICKS) - 1;
 		assert_int_equal(rd(&e, R_A), 0x26);
-		e.now++;
+		e.clock.now++;
 		assert_int_equal(rd(&e, R_A), 0xa6);
-		e.now = time_of_div(&e, e.base, s * DIV) - 1;
+		e.clock.now = time_of_div(&e, e.clock.base, s * DIV) - 1;
 		assert_int_equal(rd(&e, R_A), 0xa6);
 		expect_time(&e, 100 + s - 1);
-		e.now++;
+		e.clock.now++;
 		assert_int_equal(rd(&e, R_A), 0x26);
 		expect_time(&e, 100 + s);
 	}
 	/* SET clears it: no update is coming. */
-	e.now = time_of_div(&e, e.base, 10 * DIV - 10);
+	e.clock.now = time_of_div(&e, e.clock.base, 10 * DIV - 10);
 	assert_int_equal(rd(&e, R_A), 0xa6);
 	wr(&e, R_B, B_SET | B_24H);
 	assert_int_equal(rd(&e, R_A), 0x26);
@@ -377,7 +368,7 @@ static bool linux_avoid_uip(struct env *e, u8 *sec, u8 *min)
 		u8 seconds = rd(e, R_SEC);
 
 		if (rd(e, R_A) & 0x80) {
-			e->now += e->hz / 10000;
+			e->clock.now += e->clock.hz / 10000;
 			continue;
 		}
 		if (seconds != rd(e, R_SEC))
@@ -385,7 +376,7 @@ static bool linux_avoid_uip(struct env *e, u8 *sec, u8 *min)
 		*sec = seconds;
 		*min = rd(e, R_MIN);
 		if (rd(e, R_A) & 0x80) {
-			e->now += e->hz / 10000;
+			e->clock.now += e->clock.hz / 10000;
 			continue;
 		}
 		if (seconds != rd(e, R_SEC))
@@ -403,14 +394,15 @@ static void linux_read_loops(void **state)
 
 	/* Every port access costs a microsecond of guest time. */
 	setup(&e, TSC_HZ, 0, 1000000000);
-	e.step = TSC_HZ / 1000000;
+	e.clock.step = TSC_HZ / 1000000;
 	for (unsigned i = 0; i < 20000; i++) {
 		u64 before, after;
 
-		e.now += fuzz_next(&rng) % TSC_HZ; /* anywhere in the second, the UIP window too */
-		before = whole_seconds(&e, e.now);
+		/* Anywhere in the second, the UIP window too. */
+		e.clock.now += fuzz_next(&rng) % TSC_HZ;
+		before = whole_seconds(&e, e.clock.now);
 		assert_true(linux_avoid_uip(&e, &sec, &min));
-		after = whole_seconds(&e, e.now);
+		after = whole_seconds(&e, e.clock.now);
 		assert_true(after - before <= 1);
 		/* What it read is the time at the end (no update since the last UIP check). */
 		assert_int_equal(sec, enc(false, (1000000000 + after) % 60));
@@ -418,22 +410,22 @@ static void linux_read_loops(void **state)
 	}
 	/* The old read on the falling edge of UIP (drivers/char/rtc.c, get_cmos_time()), at
 	 * 10 us per access. */
-	e.step = TSC_HZ / 100000;
+	e.clock.step = TSC_HZ / 100000;
 	for (unsigned i = 0; i < 10; i++) {
 		unsigned n = 0;
 		u64 fell;
 
-		e.now += fuzz_next(&rng) % TSC_HZ;
+		e.clock.now += fuzz_next(&rng) % TSC_HZ;
 		while (!(rd(&e, R_A) & 0x80))
 			assert_true(++n < 1000000);
 		while (rd(&e, R_A) & 0x80)
 			assert_true(++n < 1000000);
-		fell = e.now;
+		fell = e.clock.now;
 		assert_int_equal(rd(&e, R_SEC),
 				 enc(false, (1000000000 + whole_seconds(&e, fell)) % 60));
 		/* UIP fell at the update: the new second is microseconds old. */
-		assert_true(fell - time_of_div(&e, e.base, whole_seconds(&e, fell) * DIV) <
-			    4 * e.step);
+		assert_true(fell - time_of_div(&e, e.clock.base, whole_seconds(&e, fell) * DIV) <
+			    4 * e.clock.step);
 	}
 }
 
@@ -446,12 +438,12 @@ static void set_time_and_divider(void **state)
 	u64 released;
 
 	setup(&e, TSC_HZ, 5, rtc_date_to_unix(2023, 1, 31, 23, 0, 0));
-	e.now += TSC_HZ / 3;
+	e.clock.now += TSC_HZ / 3;
 	wr(&e, R_B, B_SET | B_24H);
 	wr(&e, R_A, 0x76);
 	wr(&e, R_YEAR, 0x24);
 	wr(&e, R_MON, 0x02);
-	e.now += 5 * TSC_HZ; /* time passes between the writes: nothing updates */
+	e.clock.now += 5 * TSC_HZ; /* time passes between the writes: nothing updates */
 	assert_int_equal(rd(&e, R_MDAY), 0x31);
 	assert_int_equal(rd(&e, R_A), 0x76);
 	wr(&e, R_MDAY, 0x28);
@@ -459,34 +451,34 @@ static void set_time_and_divider(void **state)
 	wr(&e, R_MIN, 0x20);
 	wr(&e, R_SEC, 0x30);
 	wr(&e, R_B, B_24H);
-	e.now += 3 * TSC_HZ;
+	e.clock.now += 3 * TSC_HZ;
 	expect_time(&e, target); /* divider still held */
 	wr(&e, R_A, 0x26);
-	released = e.now;
-	e.now = time_of_div(&e, released, DIV / 2) - 1;
+	released = e.clock.now;
+	e.clock.now = time_of_div(&e, released, DIV / 2) - 1;
 	expect_time(&e, target);
-	e.now++;
+	e.clock.now++;
 	expect_time(&e, target + 1);
-	e.now = time_of_div(&e, released, DIV / 2 + DIV);
+	e.clock.now = time_of_div(&e, released, DIV / 2 + DIV);
 	expect_time(&e, target + 2);
 	/* Rewriting the running divider does not restart it; other patterns stop the clock. */
 	wr(&e, R_A, 0x26);
-	e.now = time_of_div(&e, released, DIV / 2 + 2 * DIV);
+	e.clock.now = time_of_div(&e, released, DIV / 2 + 2 * DIV);
 	expect_time(&e, target + 3);
 	wr(&e, R_A, 0x06);
-	e.now += 100 * TSC_HZ;
+	e.clock.now += 100 * TSC_HZ;
 	expect_time(&e, target + 3);
 	assert_int_equal(rd(&e, R_A), 0x06);
 	/* SET alone: the divider keeps its phase, the skipped seconds are lost. */
 	wr(&e, R_A, 0x26);
-	released = e.now;
+	released = e.clock.now;
 	wr(&e, R_B, B_SET | B_24H);
-	e.now = time_of_div(&e, released, DIV / 2 + 10 * DIV);
+	e.clock.now = time_of_div(&e, released, DIV / 2 + 10 * DIV);
 	expect_time(&e, target + 3);
 	wr(&e, R_B, B_24H);
-	e.now = time_of_div(&e, released, DIV / 2 + 11 * DIV) - 1;
+	e.clock.now = time_of_div(&e, released, DIV / 2 + 11 * DIV) - 1;
 	expect_time(&e, target + 3);
-	e.now++;
+	e.clock.now++;
 	expect_time(&e, target + 4);
 }
 
@@ -499,11 +491,11 @@ static void impossible_values_carry(void **state)
 	wr(&e, R_MON, 0x13);	/* month 13 */
 	wr(&e, R_SEC, 0x5a);	/* BCD "5a": 60 */
 	assert_int_equal(rd(&e, R_MON), 0x13);
-	e.now = time_of_div(&e, e.base, DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, DIV);
 	expect_time(&e, rtc_date_to_unix(2024, 1, 10, 12, 1, 1));
 	wr(&e, R_CENTURY, 0xff);
 	wr(&e, R_YEAR, 0x99);
-	e.now = time_of_div(&e, e.base, 2 * DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, 2 * DIV);
 	expect_time(&e, rtc_date_to_unix(165 * 100 + 99, 1, 10, 12, 1, 2));
 }
 
@@ -515,14 +507,14 @@ static void weekday(void **state)
 	setup(&e, 1000, 0, 0); /* 1970-01-01, a Thursday: 5 */
 	assert_int_equal(rd(&e, R_WDAY), 5);
 	wr(&e, R_WDAY, 1);
-	e.now = 86400 * 1000;
+	e.clock.now = 86400 * 1000;
 	assert_int_equal(rd(&e, R_WDAY), 2);
-	e.now += 6 * 86400 * 1000;
+	e.clock.now += 6 * 86400 * 1000;
 	assert_int_equal(rd(&e, R_WDAY), 1);
-	e.now += 1000ull * 86400 * 1000;
+	e.clock.now += 1000ull * 86400 * 1000;
 	assert_int_equal(rd(&e, R_WDAY), 1 + 1000 % 7);
 	wr(&e, R_WDAY, 0); /* out of range: counts on as day 7 */
-	e.now += 86400 * 1000;
+	e.clock.now += 86400 * 1000;
 	assert_int_equal(rd(&e, R_WDAY), 1);
 }
 
@@ -568,26 +560,26 @@ static void update_interrupt(void **state)
 	wr(&e, R_B, B_24H | B_UIE);
 	for (u64 s = 1; s <= 5; s++) {
 		next = rtc_next_event(&e.rtc);
-		assert_int_equal(next, time_of_div(&e, e.base, s * DIV));
+		assert_int_equal(next, time_of_div(&e, e.clock.base, s * DIV));
 		rtc_update(&e.rtc, next - 1);
 		assert_int_equal(e.edges, s - 1);
 		rtc_update(&e.rtc, next);
 		assert_int_equal(e.edges, s);
 		assert_true(e.level);
 		assert_int_equal(rtc_next_event(&e.rtc), NEVER); /* until C is read */
-		e.now = next;
+		e.clock.now = next;
 		assert_int_equal(rd(&e, R_C), 0x90);
 		assert_false(e.level);
 		assert_int_equal(rd(&e, R_C), 0x00);
 	}
 	/* Without UIE the flag is still set, silently. */
 	wr(&e, R_B, B_24H);
-	e.now = time_of_div(&e, e.base, 6 * DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, 6 * DIV);
 	assert_int_equal(rd(&e, R_C), 0x10);
 	assert_int_equal(e.edges, 5);
 	/* Enabling UIE over a pending flag raises the line at once; SET clears UIE. */
-	e.now = time_of_div(&e, e.base, 7 * DIV);
-	rtc_update(&e.rtc, e.now);
+	e.clock.now = time_of_div(&e, e.clock.base, 7 * DIV);
+	rtc_update(&e.rtc, e.clock.now);
 	wr(&e, R_B, B_24H | B_UIE);
 	assert_int_equal(e.edges, 6);
 	assert_int_equal(rd(&e, R_C), 0x90);
@@ -607,39 +599,39 @@ static void alarm_interrupt(void **state)
 	wr(&e, R_MIN_ALARM, 0x00);
 	wr(&e, R_SEC_ALARM, 0x05);
 	wr(&e, R_B, B_24H | B_AIE);
-	assert_int_equal(rtc_next_event(&e.rtc), time_of_div(&e, e.base, 7 * DIV));
-	rtc_update(&e.rtc, time_of_div(&e, e.base, 7 * DIV) - 1);
+	assert_int_equal(rtc_next_event(&e.rtc), time_of_div(&e, e.clock.base, 7 * DIV));
+	rtc_update(&e.rtc, time_of_div(&e, e.clock.base, 7 * DIV) - 1);
 	assert_int_equal(e.edges, 0);
-	rtc_update(&e.rtc, time_of_div(&e, e.base, 7 * DIV));
+	rtc_update(&e.rtc, time_of_div(&e, e.clock.base, 7 * DIV));
 	assert_int_equal(e.edges, 1);
-	e.now = time_of_div(&e, e.base, 7 * DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, 7 * DIV);
 	assert_int_equal(rd(&e, R_C), 0xb0); /* IRQF, AF, UF */
 	/* Tomorrow's, next. */
-	assert_int_equal(rtc_next_event(&e.rtc), time_of_div(&e, e.base, (7 + 86400) * DIV));
+	assert_int_equal(rtc_next_event(&e.rtc), time_of_div(&e, e.clock.base, (7 + 86400) * DIV));
 	/* Seen late: the clock jumps two days, and the match on the way still counts. */
-	e.now = time_of_div(&e, e.base, (7 + 2 * 86400 - 1) * DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, (7 + 2 * 86400 - 1) * DIV);
 	assert_int_equal(rd(&e, R_C), 0xb0);
 	/* A jump that passes no match: UF only. */
-	e.now = time_of_div(&e, e.base, (7 + 2 * 86400) * DIV);
+	e.clock.now = time_of_div(&e, e.clock.base, (7 + 2 * 86400) * DIV);
 	assert_int_equal(rd(&e, R_C), 0xb0);
-	e.now += 3600 * TSC_HZ;
+	e.clock.now += 3600 * TSC_HZ;
 	assert_int_equal(rd(&e, R_C), 0x10);
 	/* Don't-care bytes: every second of minute 10:00, then every second. */
 	wr(&e, R_SEC_ALARM, 0xc0);
-	e.now = time_of_div(&e, e.base, (2 + 3 * 86400) * DIV);	/* 10:00:00 */
+	e.clock.now = time_of_div(&e, e.clock.base, (2 + 3 * 86400) * DIV);	/* 10:00:00 */
 	assert_int_equal(rd(&e, R_C) & 0x20, 0x20);
-	e.now = time_of_div(&e, e.base, (62 + 3 * 86400) * DIV) - 1; /* 10:00:59 */
+	e.clock.now = time_of_div(&e, e.clock.base, (62 + 3 * 86400) * DIV) - 1; /* 10:00:59 */
 	assert_int_equal(rd(&e, R_C) & 0x20, 0x20);
-	e.now++;
+	e.clock.now++;
 	assert_int_equal(rd(&e, R_C) & 0x20, 0x00);
 	wr(&e, R_MIN_ALARM, 0xff);
 	wr(&e, R_HOUR_ALARM, 0xc3);
-	e.now += TSC_HZ;
+	e.clock.now += TSC_HZ;
 	assert_int_equal(rd(&e, R_C) & 0x20, 0x20);
 	/* Bytes no register can hold never match. */
 	wr(&e, R_SEC_ALARM, 0x60);
 	assert_int_equal(rtc_next_event(&e.rtc), NEVER);
-	e.now += 3 * 86400 * TSC_HZ;
+	e.clock.now += 3 * 86400 * TSC_HZ;
 	assert_int_equal(rd(&e, R_C), 0x10);
 }
 
@@ -689,8 +681,8 @@ static void alarm_matches_brute_force(void **state)
 		setup(&e, 50000000, 0, 0);
 		wr(&e, R_B, fmt);
 		linux_set_time(&e, t0);
-		e.now = time_of_div(&e, e.now, DIV / 2);
-		rtc_update(&e.rtc, e.now);
+		e.clock.now = time_of_div(&e, e.clock.now, DIV / 2);
+		rtc_update(&e.rtc, e.clock.now);
 		t0++; /* the first update happened */
 		for (unsigned f = 0; f < 3; f++)
 			alarm[f] = random_alarm_byte(&rng, bin, h24, f);
@@ -705,11 +697,11 @@ static void alarm_matches_brute_force(void **state)
 			continue;
 		}
 		/* The match is at update t0 + 1 + next; reach it one step short, then on it. */
-		assert_true(rtc_next_event(&e.rtc) > e.now);
-		e.now = rtc_next_event(&e.rtc);
-		rtc_update(&e.rtc, e.now - 1);
+		assert_true(rtc_next_event(&e.rtc) > e.clock.now);
+		e.clock.now = rtc_next_event(&e.rtc);
+		rtc_update(&e.rtc, e.clock.now - 1);
 		assert_int_equal(e.edges, 0);
-		rtc_update(&e.rtc, e.now);
+		rtc_update(&e.rtc, e.clock.now);
 		assert_int_equal(e.edges, 1);
 		expect_time(&e, t0 + 1 + next);
 	}
@@ -727,17 +719,17 @@ static void periodic_flag(void **state)
 		wr(&e, R_B, B_24H | B_PIE);
 		for (u64 k = 1; k <= 3; k++) {
 			next = rtc_next_event(&e.rtc);
-			assert_int_equal(next, time_of_div(&e, e.base, k * period));
+			assert_int_equal(next, time_of_div(&e, e.clock.base, k * period));
 			rtc_update(&e.rtc, next - 1);
 			assert_int_equal(e.edges, k - 1);
 			rtc_update(&e.rtc, next);
 			assert_int_equal(e.edges, k);
-			e.now = next;
+			e.clock.now = next;
 			assert_int_equal(rd(&e, R_C) & 0xc0, 0xc0);
 		}
 		/* Without PIE: the flag, no edge. */
 		wr(&e, R_B, B_24H);
-		e.now = time_of_div(&e, e.base, 4 * period);
+		e.clock.now = time_of_div(&e, e.clock.base, 4 * period);
 		assert_int_equal(rd(&e, R_C) & 0xc0, 0x40);
 		assert_int_equal(e.edges, 3);
 	}
@@ -749,7 +741,7 @@ static void periodic_flag(void **state)
 		wr(&e, R_A, 0x20);
 		wr(&e, R_B, B_24H | B_PIE);
 		assert_int_equal(rtc_next_event(&e.rtc), NEVER);
-		e.now += TSC_HZ / 2;
+		e.clock.now += TSC_HZ / 2;
 		assert_int_equal(rd(&e, R_C), 0x00);
 	}
 }
@@ -760,20 +752,20 @@ static void bad_setup_refused(void **state)
 	struct rtc rtc;
 
 	setup(&e, TSC_HZ, 0, 0);
-	assert_int_equal(rtc_init(&rtc, (struct vclock){ NULL, &e, TSC_HZ }, (struct irq_line){ 0 },
-				  0), -1);
-	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_now, &e, 0 }, (struct irq_line){ 0 },
-				  0), -1);
-	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_now, &e, ~0ull / DIV + 1 },
+	assert_int_equal(rtc_init(&rtc, (struct vclock){ NULL, &e.clock, TSC_HZ },
 				  (struct irq_line){ 0 }, 0), -1);
-	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_now, &e, ~0ull / DIV },
+	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_clock_now, &e.clock, 0 },
+				  (struct irq_line){ 0 }, 0), -1);
+	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_clock_now, &e.clock, ~0ull / DIV + 1 },
+				  (struct irq_line){ 0 }, 0), -1);
+	assert_int_equal(rtc_init(&rtc, (struct vclock){ fake_clock_now, &e.clock, ~0ull / DIV },
 				  (struct irq_line){ 0 }, 0), 0);
 	assert_int_equal(rtc_register(&rtc, &e.bus), -1);
 	/* An unconnected line: interrupts go nowhere, the flags still work. */
 	vdev_bus_init(&e.bus);
 	assert_int_equal(rtc_register(&rtc, &e.bus), 0);
 	wr(&e, R_B, B_24H | B_UIE);
-	e.now = ~0ull / DIV;
+	e.clock.now = ~0ull / DIV;
 	assert_int_equal(rd(&e, R_C), 0xd0); /* and the 1024 Hz periodic flag */
 }
 
@@ -788,22 +780,13 @@ static void rtc_poke(void *ctx, u32 r)
 	struct env *e = &((struct fuzz_rtc *)ctx)->e;
 	u64 next;
 
-	switch (r % 8) {
-	case 0:
-		e->now += (u64)r << (r % 16);
-		break;
-	case 1:
-		e->now -= r % 4096;
-		break;
-	case 2:
-		rtc_update(&e->rtc, e->now);
-		next = rtc_next_event(&e->rtc);
-		assert_true(next == NEVER || next > e->now);
-		break;
-	default:
-		e->now += r % 1000000;
-		break;
+	if (r % 8 != 2) {
+		fake_clock_wander(&e->clock, r, 1000000);
+		return;
 	}
+	rtc_update(&e->rtc, e->clock.now);
+	next = rtc_next_event(&e->rtc);
+	assert_true(next == NEVER || next > e->clock.now);
 }
 
 static void hostile_accesses(void **state)
