@@ -134,12 +134,15 @@ static NORETURN void finish_run(void)
 	for (u32 i = 0; i < n_guests; i++) {
 		struct guest *g = &guests[i];
 		u64 ran = g->vcpu.launched ? g->stop_tsc + g->vcpu.tsc_offset : 0;
+		u64 idle = g->vcpu.stats.idle;
 
 		guest_console_flush(g);
-		log_info("guest '%s': %s%s; %llu exits, %llu.%03llu s of guest time", g->name,
+		log_info("guest '%s': %s%s; %llu exits, %llu.%03llu s of guest time, %llu.%03llu s "
+			 "of it waiting with every vCPU halted", g->name,
 			 g->status == 0 ? "" : "FAILED: ", g->stop_reason,
 			 exit_stats_total(&g->vcpu.stats), ran / g->tsc_hz,
-			 ran % g->tsc_hz * 1000 / g->tsc_hz);
+			 ran % g->tsc_hz * 1000 / g->tsc_hz, idle / g->tsc_hz,
+			 idle % g->tsc_hz * 1000 / g->tsc_hz);
 		log_exit_stats(g);
 		all_ok &= g->status == 0;
 	}

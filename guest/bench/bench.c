@@ -324,6 +324,15 @@ static void op_mem(void)
 		(void)p[i];
 }
 
+/* One page cleared with REP STOSB, as Linux's clear_page_erms does. */
+static void op_rep_stosb(void)
+{
+	void *dst = mem_buffer;
+	u64 n = PAGE_SIZE;
+
+	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(0) : "memory");
+}
+
 /* --- custom samples: interrupts ------------------------------------------------------------ */
 static u64 hlt_missed; /* deadlines that had passed before HLT (then not a HLT wake-up) */
 
@@ -531,6 +540,8 @@ static const struct op ops[] = {
 	  prep_syscall, NULL, NULL, pass_syscall, NULL },
 	{ "mem_loop_256k", "256 KiB read at a 64-byte stride (EPT-mapped RAM, no exit)", NO_REASON,
 	  N_MEM, NULL, op_mem, NULL, NULL, NULL },
+	{ "rep_stosb_4k", "REP STOSB clearing 4 KiB (EPT-mapped RAM, no exit)", NO_REASON, N_MEM,
+	  NULL, op_rep_stosb, NULL, NULL, NULL },
 };
 
 #define N_OPS (sizeof(ops) / sizeof(ops[0]))
