@@ -80,8 +80,10 @@ vgabios=/usr/share/vgabios/vgabios.bin
 [[ -f "$kernel" && -f "$initrd" ]] || die "$kernel or $initrd missing: run 'make linux-guest'"
 
 cmdline=${CMDLINE:-console=ttyS0 quiet}
+# Under Bochs the kernel cannot calibrate the TSC (50 MHz: Bochs' ips) and would run its clock
+# far slow: tell it the rate (tests/boot/cases/bochs-linux-native.case says more).
 [[ "$host" != bochs || -n "${CMDLINE:-}" ]] ||
-	cmdline+=" mitigations=off rodata=off nokaslr cryptomgr.notests"
+	cmdline+=" mitigations=off rodata=off nokaslr cryptomgr.notests tsc_early_khz=50000"
 (($# == 0)) || cmdline+=" $*"
 if [[ "$host" == bochs ]]; then
 	timeout=${TIMEOUT:-1200}
