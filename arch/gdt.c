@@ -2,26 +2,11 @@
  * leaves TR = 0. */
 #include <kestrel/arch.h>
 #include <kestrel/string.h>
-
-struct tss64 {
-	u32 reserved0;
-	u64 rsp[3];
-	u64 reserved1;
-	u64 ist[7];
-	u64 reserved2;
-	u16 reserved3;
-	u16 iomap_base;
-} __attribute__((packed));
-
-struct descriptor_pointer {
-	u16 limit;
-	u64 base;
-} __attribute__((packed));
+#include <kestrel/x86_desc.h>
 
 /* SDM Vol. 3A 3.4.5 (segment descriptors) and 7.2.3 (TSS descriptor in 64-bit mode). */
 #define DESC_CODE64 0x00af9b000000ffffull /* present, DPL 0, execute/read, accessed, L=1 */
 #define DESC_DATA 0x00cf93000000ffffull   /* present, DPL 0, read/write, accessed */
-#define TSS_TYPE_AVAILABLE 0x9ull
 
 static struct tss64 tss;
 static u64 gdt[5] __attribute__((aligned(16)));
@@ -38,9 +23,8 @@ void gdt_load(u64 ist_top)
 	gdt[0] = 0;
 	gdt[1] = DESC_CODE64;
 	gdt[2] = DESC_DATA;
-	gdt[3] = (limit & 0xffff) | (base & 0xffffff) << 16 | TSS_TYPE_AVAILABLE << 40 |
-		 1ull << 47 /* present */ | ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-	gdt[4] = base >> 32;
+	gdt[3] = tss_descriptor_low(base, limit);
+	gdt[4] = tss_descriptor_high(base);
 
 	__asm__ volatile("lgdt %0\n\t"
 			 "pushq %1\n\t"

@@ -1,23 +1,9 @@
 /* The IDT: 256 interrupt gates into arch/isr.asm (SDM Vol. 3A 6.14.1). */
 #include <kestrel/arch.h>
+#include <kestrel/x86_desc.h>
 
 #define ISR_STUB_SIZE 16
 #define GATE_INTERRUPT 0xeull
-
-struct idt_gate {
-	u16 offset_low;
-	u16 selector;
-	u8 ist;
-	u8 type_attr;
-	u16 offset_mid;
-	u32 offset_high;
-	u32 reserved;
-} __attribute__((packed));
-
-struct descriptor_pointer {
-	u16 limit;
-	u64 base;
-} __attribute__((packed));
 
 extern const u8 isr_stubs[];
 
@@ -36,14 +22,8 @@ void idt_load(void)
 	for (unsigned v = 0; v < 256; v++) {
 		u64 handler = (u64)(isr_stubs + v * ISR_STUB_SIZE);
 
-		idt[v] = (struct idt_gate){
-			.offset_low = (u16)handler,
-			.selector = GDT_SEL_CODE,
-			.ist = gate_ist(v),
-			.type_attr = (u8)(0x80 | GATE_INTERRUPT), /* present, DPL 0 */
-			.offset_mid = (u16)(handler >> 16),
-			.offset_high = (u32)(handler >> 32),
-		};
+		/* present, DPL 0 */
+		idt[v] = idt_gate_make(handler, GDT_SEL_CODE, (u8)(0x80 | GATE_INTERRUPT), gate_ist(v));
 	}
 	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
 }

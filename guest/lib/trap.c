@@ -3,6 +3,7 @@
  * handlers, dumps of unexpected exceptions), page-table splitting and ring 3 entry.
  */
 #include <kestrel/string.h>
+#include <kestrel/x86_desc.h>
 #include "guest.h"
 
 #define IST_DOUBLE_FAULT 1
@@ -13,30 +14,9 @@
 #define PIC_SPURIOUS_MASTER 0x27
 #define PIC_SPURIOUS_SLAVE 0x2f
 
-struct idt_gate {
-	u16 offset_low, selector;
-	u8 ist, type;
-	u16 offset_mid;
-	u32 offset_high, reserved;
-} __attribute__((packed));
-
-struct tss64 {
-	u32 reserved0;
-	u64 rsp[3];
-	u64 reserved1;
-	u64 ist[7];
-	u64 reserved2;
-	u16 reserved3, iomap_base;
-} __attribute__((packed));
-
 struct extable_entry {
 	u64 insn, fixup;
 };
-
-struct descriptor_pointer {
-	u16 limit;
-	u64 base;
-} __attribute__((packed));
 
 extern u64 guest_gdt[];
 extern const u8 guest_isr_stubs[];
@@ -70,15 +50,7 @@ const char *guest_vector_name(u64 vector)
 
 static void set_gate(unsigned vector, u64 handler, u8 type, u8 ist)
 {
-	struct idt_gate *g = &idt[vector];
-
-	g->offset_low = (u16)handler;
-	g->selector = GUEST_KERNEL_CS;
-	g->ist = ist;
-	g->type = type;
-	g->offset_mid = (u16)(handler >> 16);
-	g->offset_high = (u32)(handler >> 32);
-	g->reserved = 0;
+	idt[vector] = idt_gate_make(handler, GUEST_KERNEL_CS, type, ist);
 }
 
 void guest_trap_init(void)
@@ -90,10 +62,8 @@ void guest_trap_init(void)
 	tss.ist[IST_DOUBLE_FAULT - 1] = (u64)(uintptr_t)(ist_stack + sizeof(ist_stack));
 	tss.iomap_base = sizeof(tss); /* no I/O bitmap: ring 3 has no port access */
 
-	/* A 16-byte system descriptor, type 9 (available 64-bit TSS), present, DPL 0. */
-	guest_gdt[GUEST_TSS_SEL / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-				       (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	guest_gdt[GUEST_TSS_SEL / 8 + 1] = base >> 32;
+	guest_gdt[GUEST_TSS_SEL / 8] = tss_descriptor_low(base, limit);
+	guest_gdt[GUEST_TSS_SEL / 8 + 1] = tss_descriptor_high(base);
 	__asm__ volatile("ltr %w0" : : "r"(GUEST_TSS_SEL) : "memory");
 
 	for (unsigned v = 0; v < 256; v++)

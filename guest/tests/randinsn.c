@@ -37,6 +37,7 @@
  * Prints the number of sequences, how they ended and the exceptions per vector.
  */
 #include <kestrel/string.h>
+#include <kestrel/x86_desc.h>
 #include "guest.h"
 
 const char guest_name[] = "randinsn";
@@ -64,22 +65,6 @@ union shared_page {
 	struct shared s;
 	u8 page[4096];
 };
-
-struct idt_gate {
-	u16 offset_low, selector;
-	u8 ist, type;
-	u16 offset_mid;
-	u32 offset_high, reserved;
-} __attribute__((packed));
-
-struct tss64 {
-	u32 reserved0;
-	u64 rsp[3];
-	u64 reserved1;
-	u64 ist[7];
-	u64 reserved2;
-	u16 reserved3, iomap_base;
-} __attribute__((packed));
 
 union gdt_page {
 	struct {
@@ -466,15 +451,8 @@ void randinsn_event(struct ri_frame *f)
 /* --- setup ------------------------------------------------------------------------------------ */
 static void set_gate(unsigned v, u64 handler)
 {
-	struct idt_gate *g = &idt[v];
-
-	g->offset_low = (u16)handler;
-	g->selector = GUEST_KERNEL_CS;
-	g->ist = 1;
-	g->type = 0xee; /* present, DPL 3, interrupt gate: INT n works from CPL 3 */
-	g->offset_mid = (u16)(handler >> 16);
-	g->offset_high = (u32)(handler >> 32);
-	g->reserved = 0;
+	/* present, DPL 3, interrupt gate: INT n works from CPL 3 */
+	idt[v] = idt_gate_make(handler, GUEST_KERNEL_CS, 0xee, 1);
 }
 
 static bool nx;
@@ -529,9 +507,8 @@ static void setup(void)
 	g[3] = 0x00CFFB000000FFFFull;
 	g[4] = 0x00CFF3000000FFFFull;
 	g[5] = 0x00AFFB000000FFFFull;
-	g[6] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
-	       (((limit >> 16) & 0xf) << 48) | (((tss >> 24) & 0xff) << 56);
-	g[7] = tss >> 32;
+	g[6] = tss_descriptor_low(tss, limit);
+	g[7] = tss_descriptor_high(tss);
 	gdt_page.s.tss.ist[0] = (u64)(uintptr_t)(ist_stack + sizeof(ist_stack));
 	gdt_page.s.tss.rsp[0] = gdt_page.s.tss.ist[0];
 	gdt_page.s.tss.iomap_base = sizeof(struct tss64);
