@@ -64,9 +64,25 @@ static u32 vdev_mask(u32 size)
 	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
 }
 
+/* Dispatch to a range's device, noting on the bus when that device affects events. */
+static u32 range_read(struct vdev_bus *bus, const struct vdev_port_range *r, u32 port, u32 size)
+{
+	bus->events_touched |= r->ops->affects_events;
+	return r->ops->io_read(r->dev, (u16)port, size) & vdev_mask(size);
+}
+
+static void range_write(struct vdev_bus *bus, const struct vdev_port_range *r, u32 port,
+			u32 size, u32 value)
+{
+	bus->events_touched |= r->ops->affects_events;
+	r->ops->io_write(r->dev, (u16)port, size, value);
+}
+
 /*
  * Accesses of any other size than 1, 2 or 4 cannot come from an IN/OUT instruction; they are
- * counted as unclaimed and read as 32 ones. Bytes past port 0xffff are unclaimed too.
+ * counted as unclaimed and read as 32 ones. Bytes past port 0xffff are unclaimed too. An access
+ * that is unclaimed or straddles two ranges goes byte by byte, as the ISA bus would split it
+ * (the first byte's range is already known).
  */
 u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
 {
@@ -79,24 +95,16 @@ u32 vdev_io_read(struct vdev_bus *bus, u16 port, u32 size)
 		return 0xffffffffu;
 	}
 	r = vdev_find(bus, port);
-	if (r && (u32)port + size - 1 <= r->last) {
-		bus->events_touched |= r->ops->affects_events;
-		return r->ops->io_read(r->dev, port, size) & vdev_mask(size);
-	}
-	if (!r && size == 1) {
-		bus->unclaimed_reads++;
-		return 0xff;
-	}
-
-	/* Unclaimed or straddling: byte by byte, as the ISA bus would split it. */
+	if (r && (u32)port + size - 1 <= r->last)
+		return range_read(bus, r, port, size);
 	for (u32 i = 0; i < size; i++) {
 		u32 byte = 0xff;
 
-		r = vdev_find(bus, (u32)port + i);
-		if (r) {
-			bus->events_touched |= r->ops->affects_events;
-			byte = r->ops->io_read(r->dev, (u16)(port + i), 1) & 0xff;
-		} else
+		if (i)
+			r = vdev_find(bus, (u32)port + i);
+		if (r)
+			byte = range_read(bus, r, (u32)port + i, 1);
+		else
 			unclaimed = true;
 		value |= byte << (8 * i);
 	}
@@ -117,20 +125,15 @@ void vdev_io_write(struct vdev_bus *bus, u16 port, u32 size, u32 value)
 	value &= vdev_mask(size);
 	r = vdev_find(bus, port);
 	if (r && (u32)port + size - 1 <= r->last) {
-		bus->events_touched |= r->ops->affects_events;
-		r->ops->io_write(r->dev, port, size, value);
-		return;
-	}
-	if (!r && size == 1) {
-		bus->unclaimed_writes++;
+		range_write(bus, r, port, size, value);
 		return;
 	}
 	for (u32 i = 0; i < size; i++) {
-		r = vdev_find(bus, (u32)port + i);
-		if (r) {
-			bus->events_touched |= r->ops->affects_events;
-			r->ops->io_write(r->dev, (u16)(port + i), 1, (value >> (8 * i)) & 0xff);
-		} else
+		if (i)
+			r = vdev_find(bus, (u32)port + i);
+		if (r)
+			range_write(bus, r, (u32)port + i, 1, (value >> (8 * i)) & 0xff);
+		else
 			unclaimed = true;
 	}
 	if (unclaimed)

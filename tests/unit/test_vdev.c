@@ -90,7 +90,7 @@ static void lookup_in_any_registration_order(void **state)
 	};
 	struct rec devs[ARRAY_SIZE(spans)];
 	struct vdev_bus bus;
-	u32 seed = 12345;
+	struct fuzz_rng rng = { 12345 };
 
 	for (int round = 0; round < 20; round++) {
 		u32 order[ARRAY_SIZE(spans)];
@@ -98,11 +98,10 @@ static void lookup_in_any_registration_order(void **state)
 		for (u32 i = 0; i < ARRAY_SIZE(spans); i++)
 			order[i] = i;
 		for (u32 i = ARRAY_SIZE(spans) - 1; i > 0; i--) { /* shuffle */
-			u32 j, t;
+			u32 j = fuzz_next(&rng) % (i + 1), t = order[i];
 
-			seed = seed * 1103515245 + 12345;
-			j = (seed >> 16) % (i + 1);
-			t = order[i], order[i] = order[j], order[j] = t;
+			order[i] = order[j];
+			order[j] = t;
 		}
 		vdev_bus_init(&bus);
 		memset(devs, 0, sizeof(devs));
