@@ -24,6 +24,23 @@ static const char *const level_tag[] = {
 	[LOG_DEBUG] = "debug: ",
 };
 
+void log_raw(const char *text, size_t len)
+{
+	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
+		if (sinks[i])
+			sinks[i](text, len);
+}
+
+/* A line of up to LOG_LINE_MAX - 2 characters in `line`, ended with a newline even when it
+ * was cut short, so that the next one starts clean. */
+static void emit_line(char line[LOG_LINE_MAX], size_t n)
+{
+	n = MIN(n, LOG_LINE_MAX - 2);
+	line[n++] = '\n';
+	line[n] = '\0';
+	log_raw(line, n);
+}
+
 void log_write(enum log_level level, const char *src, const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX];
@@ -38,20 +55,7 @@ void log_write(enum log_level level, const char *src, const char *fmt, ...)
 		n += fmt_vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		va_end(ap);
 	}
-	/* A line cut short still ends with a newline so the next one starts clean. */
-	n = MIN(n, sizeof(line) - 2);
-	line[n++] = '\n';
-	line[n] = '\0';
-	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
-		if (sinks[i])
-			sinks[i](line, n);
-}
-
-void log_raw(const char *text, size_t len)
-{
-	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
-		if (sinks[i])
-			sinks[i](text, len);
+	emit_line(line, n);
 }
 
 void log_guest_line(const char *src, const char *text, size_t len)
@@ -60,10 +64,5 @@ void log_guest_line(const char *src, const char *text, size_t len)
 	size_t n = fmt_snprintf(line, sizeof(line), "[%s] %.*s", src, (int)MIN(len, LOG_LINE_MAX),
 				text);
 
-	n = MIN(n, sizeof(line) - 2);
-	line[n++] = '\n';
-	line[n] = '\0';
-	for (size_t i = 0; i < LOG_MAX_SINKS; i++)
-		if (sinks[i])
-			sinks[i](line, n);
+	emit_line(line, n);
 }
